@@ -1,0 +1,94 @@
+"""The ``umwelt`` command: thin wrappers that turn options into a Config and call a driver.
+
+Every :class:`~umwelt.errors.UmweltError` becomes one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from umwelt.errors import UmweltError
+
+app = typer.Typer(
+    help="Umwelt: deep neural networks as stochastic graphical models at temperature T.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+
+def _fail(err: UmweltError) -> None:
+    typer.echo(f"error: {err}", err=True)
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def simulate(
+    temperature: Annotated[float, typer.Option(help="Gate temperature T ≥ 0 (0 = ReLU; inf ok).")] = 0.1,
+    hidden: Annotated[str, typer.Option(help="Hidden widths, comma-separated, e.g. 32,32.")] = "32,32",
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 60,
+    lr: Annotated[float, typer.Option(help="SGD step size η.")] = 0.01,
+    momentum: Annotated[float, typer.Option(help="SGD momentum in [0, 1).")] = 0.9,
+    batch_size: Annotated[int, typer.Option(help="Examples per EM iteration.")] = 32,
+    samples: Annotated[int, typer.Option(help="Monte Carlo gate draws per example at evaluation.")] = 32,
+    dataset: Annotated[str, typer.Option(
+        help="digits (default, embedded), random-labels, teacher, hidden-manifold; "
+             "knobs as name:key=value,... e.g. hidden-manifold:n=1000,D=8.")] = "digits",
+    loss: Annotated[str, typer.Option(help="hinge or logistic.")] = "hinge",
+    seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = 0,
+    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
+    dtype: Annotated[str, typer.Option(help="float32 or float64.")] = "float32",
+    out: Annotated[Path | None, typer.Option(help="New run directory (default runs/simulate-<time>).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or table.")] = False,
+) -> None:
+    """Train a net at temperature T by EM and its ReLU twin side by side; write a run directory."""
+    from sim.simulate import SimulateConfig, run
+
+    cfg = SimulateConfig(temperature=temperature, hidden=hidden, epochs=epochs, lr=lr,
+                         momentum=momentum, batch_size=batch_size, samples=samples,
+                         dataset=dataset, loss=loss, seed=seed, device=device, dtype=dtype,
+                         out=out)
+    try:
+        cfg = cfg.validated()
+        if quiet:
+            result = run(cfg)
+        else:
+            from sim.display import epoch_progress, simulate_table
+
+            with epoch_progress(cfg.epochs, f"simulate T={cfg.temperature:g}") as advance:
+                result = run(cfg, on_epoch=advance)
+            simulate_table(result)
+    except UmweltError as err:
+        _fail(err)
+    except KeyboardInterrupt:
+        typer.echo("interrupted; metrics and weights so far are in the run directory", err=True)
+        raise typer.Exit(code=130) from None
+    typer.echo(f"run directory: {result.run_dir}")
+
+
+@app.command()
+def bench(
+    which: Annotated[str, typer.Argument(help="enumeration, training or all.")] = "all",
+    quick: Annotated[bool, typer.Option("--quick", help="Tiny sizes (seconds).")] = False,
+) -> None:
+    """Benchmarks that print speed ratios measured side by side in one run."""
+    import importlib
+
+    names = ["enumeration", "training"]
+    if which not in (*names, "all"):
+        _fail(UmweltError(f"unknown benchmark {which!r}; choose from {', '.join(names)}, all"))
+    for name in names if which == "all" else [which]:
+        importlib.import_module(f"sim.benchmarks.{name}").run(quick=quick)
+
+
+def main() -> None:
+    """Entry point of the ``umwelt`` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""Run directories: create them only after every check passed, and write every file atomically.
+
+Each file is written to a temporary name in the same directory and renamed over the target, so
+an interrupted run leaves either the previous complete file or the new complete file, never a
+half-written one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from umwelt.errors import ConfigError
+
+__all__ = [
+    "atomic_write",
+    "check_out_dir",
+    "default_run_dir",
+    "read_jsonl",
+    "to_jsonable",
+    "versions",
+    "write_json",
+    "write_jsonl",
+]
+
+
+def default_run_dir(kind: str) -> Path:
+    """``runs/<kind>-<YYYYmmdd-HHMMSS>`` under the working directory."""
+    return Path("runs") / f"{kind}-{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}"
+
+
+def check_out_dir(out: Path) -> Path:
+    """Check that ``out`` can become a new run directory, without creating anything.
+
+    Raises:
+        ConfigError: when ``out`` is a file, a non-empty directory, or lies under a file.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a file, not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        raise ConfigError(f"--out {str(out)!r} already exists and is not empty; choose a new one")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"--out {str(out)!r} lies under {str(parent)!r}, which is a file")
+            if not os.access(parent, os.W_OK):
+                raise ConfigError(f"--out {str(out)!r}: cannot write in {str(parent)!r}")
+            break
+    return out
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Plain JSON types from numpy/torch scalars, tuples, paths; non-finite floats become None."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "tolist"):  # numpy / torch scalars and arrays
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    return obj
+
+
+def write_json(path: Path, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON, atomically."""
+    text = json.dumps(to_jsonable(obj), indent=2, ensure_ascii=False) + "\n"
+    return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def write_jsonl(path: Path, rows: Iterable[dict]) -> Path:
+    """Write one JSON object per line, atomically (the whole file is rewritten)."""
+    text = "".join(json.dumps(to_jsonable(r), ensure_ascii=False) + "\n" for r in rows)
+    return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """The rows of a JSON-lines file."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python, the platform and every library a result depends on."""
+    import matplotlib
+    import numba
+    import numpy
+    import scipy
+    import torch
+
+    import umwelt
+
+    return {
+        "umwelt": umwelt.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "numpy": numpy.__version__,
+        "numba": numba.__version__,
+        "scipy": scipy.__version__,
+        "torch": torch.__version__,
+        "matplotlib": matplotlib.__version__,
+    }

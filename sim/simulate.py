@@ -1,0 +1,362 @@
+r"""``umwelt simulate``: a network at temperature :math:`T` and its ReLU twin, trained side by side.
+
+Both nets start from one He-normal initialization and see one data order. The finite-:math:`T`
+net is trained by generalized EM (THEORY.md §2): each minibatch samples every gate (E-step) and
+takes an SGD-with-momentum step with the gates held fixed (M-step). The twin is the plain ReLU
+network (the :math:`T \to 0` limit). At ``temperature = 0`` the two are the same computation and
+every column of their metrics is identical.
+
+Evaluation of the finite-:math:`T` net averages over ``samples`` independent gate draws (one
+draw at :math:`T = 0`, where the gates are deterministic): ``loss`` is the risk
+:math:`\mathbb{E}_h[\ell]` and ``train_acc``/``test_acc`` the expected accuracy of one sampled
+network; the summary adds their Monte Carlo standard errors and the accuracy of the ensemble
+prediction :math:`\mathrm{sign}\,\hat{\mathbb{E}}_h[f(x)]`.
+
+The run directory (every file written atomically, metrics and weights after every epoch)::
+
+    config.json        every setting, the seeds and library versions
+    metrics.jsonl      one row per epoch (epoch 0 = initialization)
+    summary.json       the final row and the Monte Carlo accuracies with standard errors
+    figures/*.png      learning curves, gate entropy/agreement, order parameter
+    checkpoints/*.pt   state dicts: init.pt, finite_T.pt, relu.pt (weights_only=True)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim import runio
+from umwelt.errors import ConfigError
+from umwelt.gates import check_temperature
+from umwelt.network import parse_widths
+
+__all__ = ["SimulateConfig", "SimulateResult", "load_run_models", "run"]
+
+CHECKPOINTS = ("init", "finite_T", "relu")
+
+
+@dataclass(frozen=True)
+class SimulateConfig:
+    """Every setting of a simulation; :meth:`validated` checks them all before anything runs."""
+
+    temperature: float = 0.1  # gate temperature T of the stochastic net (0 = ReLU, inf allowed)
+    hidden: tuple[int, ...] = (32, 32)  # hidden widths n_1..n_{L-1}; input and output (1) implied
+    epochs: int = 60  # passes over the training set
+    lr: float = 0.01  # SGD step size η
+    momentum: float = 0.9  # SGD momentum
+    batch_size: int = 32  # examples per EM iteration
+    samples: int = 32  # Monte Carlo gate draws per example at evaluation
+    dataset: str = "digits"  # dataset spec, see umwelt.data.load_dataset
+    loss: str = "hinge"  # "hinge" (the theory's) or "logistic"
+    gain: float = math.sqrt(2.0)  # He-normal gain: W ~ N(0, gain² / n_in)
+    seed: int = 0  # the one seed every random draw flows from
+    device: str = "cpu"  # "cpu", "cuda", "cuda:N"
+    dtype: str = "float32"  # "float32" or "float64"
+    out: Path | None = None  # run directory; default runs/simulate-<time>
+
+    def validated(self) -> SimulateConfig:
+        """A copy with normalized values, or :class:`ConfigError` naming the first bad one."""
+        from umwelt.nn.device import resolve_device, resolve_dtype
+        from umwelt.nn.train import get_loss
+
+        T = check_temperature(self.temperature)
+        hidden = parse_widths(self.hidden, what="hidden widths")
+
+        def positive_int(name: str, v: Any) -> int:
+            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+            return int(v)
+
+        def positive_float(name: str, v: Any) -> float:
+            try:
+                f = float(v)
+            except (TypeError, ValueError):
+                raise ConfigError(f"{name} must be a finite number > 0, got {v!r}") from None
+            if not (math.isfinite(f) and f > 0):
+                raise ConfigError(f"{name} must be a finite number > 0, got {v!r}")
+            return f
+
+        if not (isinstance(self.momentum, int | float) and 0 <= self.momentum < 1):
+            raise ConfigError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be an integer ≥ 0, got {self.seed!r}")
+        get_loss(self.loss)
+        resolve_device(self.device)
+        resolve_dtype(self.dtype)
+        out = runio.check_out_dir(self.out or runio.default_run_dir("simulate"))
+        return replace(
+            self,
+            temperature=T,
+            hidden=hidden,
+            epochs=positive_int("epochs", self.epochs),
+            batch_size=positive_int("batch size", self.batch_size),
+            samples=positive_int("samples", self.samples),
+            lr=positive_float("learning rate", self.lr),
+            gain=positive_float("gain", self.gain),
+            momentum=float(self.momentum),
+            out=out,
+        )
+
+
+@dataclass
+class SimulateResult:
+    """What a run produced: its directory, the metric rows and the summary."""
+
+    run_dir: Path
+    metrics: list[dict] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+
+
+def _seeds(seed: int) -> dict[str, int]:
+    """Independent streams for data order, training gate noise and evaluation gate noise."""
+    state = np.random.SeedSequence(seed).generate_state(3, dtype=np.uint64)
+    return {"data_order": int(state[0] >> 1), "gate_noise": int(state[1] >> 1),
+            "evaluation": int(state[2] >> 1)}
+
+
+def _draws(model, X, S: int, batch_size: int):
+    """Outputs of ``S`` gate draws, shape ``(S, n)`` (one draw when the net is deterministic)."""
+    import torch
+
+    if all(g.mode != "sample" or g.temperature == 0.0 for g in model.gates):
+        S = 1  # deterministic gates: one draw is exact
+    with torch.no_grad():
+        return torch.stack([
+            torch.cat([model(X[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)])
+            for _ in range(S)
+        ])  # (S, n)
+
+
+def _mc_metrics(model, X, y, *, S: int, loss_fn, batch_size: int) -> dict[str, float]:
+    """Risk and accuracy over gate draws; standard errors across draws; ensemble accuracy."""
+    f = _draws(model, X, S, batch_size)  # (S, n)
+    losses = np.array([float(loss_fn(fs, y)) for fs in f])
+    accs = (torch_sign_correct(f, y)).mean(dim=1).double().cpu().numpy()
+    n = len(accs)
+    se = (lambda a: float(a.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0)
+    return {
+        "loss": float(losses[0]) if n == 1 else float(losses.mean()),
+        "loss_se": se(losses),
+        "acc": float(accs[0]) if n == 1 else float(accs.mean()),
+        "acc_se": se(accs),
+        "ensemble_acc": float(torch_sign_correct(f.mean(dim=0), y).double().mean()),
+        "draws": n,
+    }
+
+
+def torch_sign_correct(f, y):
+    """``sign(f) == y`` with ``f = 0`` counted as wrong."""
+    return f * y > 0
+
+
+def run(
+    cfg: SimulateConfig,
+    *,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> SimulateResult:
+    """Train the finite-T net and its ReLU twin side by side and write the run directory.
+
+    Args:
+        cfg: the settings; validated here before anything is created.
+        on_epoch: called with each metrics row as soon as it exists (progress display).
+
+    Returns:
+        the run directory, the rows and the summary.
+
+    Raises:
+        UmweltError: for any bad setting or dataset, before the run directory exists.
+    """
+    import torch
+
+    from umwelt.data import load_dataset
+    from umwelt.nn import build_mlp, epoch_order, gate_statistics, make_optimizer, order_parameter
+    from umwelt.nn import train_epoch as em_epoch
+    from umwelt.nn.device import resolve_device, resolve_dtype
+    from umwelt.nn.train import get_loss
+
+    cfg = cfg.validated()
+    data = load_dataset(cfg.dataset, seed=cfg.seed)
+    device, dtype = resolve_device(cfg.device), resolve_dtype(cfg.dtype)
+    widths = (data.dim, *cfg.hidden, 1)
+    seeds = _seeds(cfg.seed)
+    run_dir = Path(cfg.out)
+    run_dir.mkdir(parents=True)
+    runio.write_json(run_dir / "config.json", {
+        **asdict(cfg), "widths": widths, "seeds": seeds, "dataset_info": data.info,
+        "n_train": data.n_train, "n_test": data.n_test, "versions": runio.versions(),
+    })
+
+    def tensor(a):
+        return torch.as_tensor(a, dtype=dtype, device=device)
+
+    Xtr, ytr, Xte, yte = map(tensor, (data.X_train, data.y_train, data.X_test, data.y_test))
+    loss_fn = get_loss(cfg.loss)
+    nets = {
+        "": build_mlp(widths, temperature=cfg.temperature, mode="sample", seed=cfg.seed,
+                      gain=cfg.gain, dtype=dtype, device=device),
+        "relu_": build_mlp(widths, temperature=0.0, mode="relu", seed=cfg.seed,
+                           gain=cfg.gain, dtype=dtype, device=device),
+    }
+    opts = {k: make_optimizer(m, cfg.lr, cfg.momentum) for k, m in nets.items()}
+    order_gen = torch.Generator().manual_seed(seeds["data_order"])
+    noise_gen = torch.Generator(device=device).manual_seed(seeds["gate_noise"])
+    eval_gen = torch.Generator(device=device).manual_seed(seeds["evaluation"])
+    model = nets[""]
+    model.set_generator(noise_gen)
+    ckpt = run_dir / "checkpoints"
+    runio.atomic_write(ckpt / "init.pt", lambda p: torch.save(model.state_dict(), p))
+
+    def measure(epoch: int, epoch_losses: dict[str, float], t0: float) -> dict:
+        row: dict[str, Any] = {"epoch": epoch}
+        model.set_generator(eval_gen)  # evaluation draws never touch the training noise stream
+        for prefix, net in nets.items():
+            tr = _mc_metrics(net, Xtr, ytr, S=cfg.samples, loss_fn=loss_fn,
+                             batch_size=max(cfg.batch_size, 1024))
+            te = _mc_metrics(net, Xte, yte, S=cfg.samples, loss_fn=loss_fn,
+                             batch_size=max(cfg.batch_size, 1024))
+            row[f"{prefix}loss"] = tr["loss"]
+            row[f"{prefix}train_acc"] = tr["acc"]
+            row[f"{prefix}test_loss"] = te["loss"]
+            row[f"{prefix}test_acc"] = te["acc"]
+            row[f"{prefix}epoch_loss"] = epoch_losses.get(prefix)
+            row[f"{prefix}order_parameter"] = order_parameter(
+                net, Xtr, ytr, lr=cfg.lr, loss=cfg.loss, batch_size=max(cfg.batch_size, 1024))
+        row.update(gate_statistics(model, Xtr, batch_size=1024))
+        model.set_generator(noise_gen)
+        row["wall_s"] = time.perf_counter() - t0
+        return row
+
+    result = SimulateResult(run_dir=run_dir)
+    t0 = time.perf_counter()
+
+    def save() -> None:
+        runio.write_jsonl(run_dir / "metrics.jsonl", result.metrics)
+        for prefix, name in (("", "finite_T"), ("relu_", "relu")):
+            state = nets[prefix].state_dict()
+            runio.atomic_write(ckpt / f"{name}.pt", lambda p, s=state: torch.save(s, p))
+
+    status = "completed"
+    try:
+        for epoch in range(cfg.epochs + 1):
+            losses: dict[str, float] = {}
+            if epoch > 0:
+                order = epoch_order(data.n_train, order_gen)  # one order for both nets
+                for prefix, net in nets.items():
+                    losses[prefix] = em_epoch(net, Xtr, ytr, opts[prefix],
+                                              batch_size=cfg.batch_size, order=order,
+                                              loss=cfg.loss)
+            row = measure(epoch, losses, t0)
+            if not math.isfinite(row["loss"]) or not math.isfinite(row["relu_loss"]):
+                status = f"diverged at epoch {epoch} (non-finite loss); lower --lr"
+                result.metrics.append(row)
+                break
+            result.metrics.append(row)
+            save()
+            if on_epoch is not None:
+                on_epoch(row)
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        if result.metrics:
+            result.summary = _summarize(cfg, result.metrics, nets, (Xtr, ytr, Xte, yte),
+                                        eval_gen, loss_fn, status, time.perf_counter() - t0)
+            runio.write_json(run_dir / "summary.json", result.summary)
+            _figures(run_dir, result.metrics, cfg)
+    return result
+
+
+def _first_zero_error(rows: list[dict], key: str) -> int | None:
+    return next((r["epoch"] for r in rows if r[key] == 1.0), None)
+
+
+def _summarize(cfg, rows, nets, tensors, eval_gen, loss_fn, status, wall_s) -> dict:
+    Xtr, ytr, Xte, yte = tensors
+    model = nets[""]
+    model.set_generator(eval_gen)
+    mc = {}
+    for split, X, y in (("train", Xtr, ytr), ("test", Xte, yte)):
+        m = _mc_metrics(model, X, y, S=cfg.samples, loss_fn=loss_fn, batch_size=1024)
+        mc[f"mc_{split}_acc"] = m["acc"]
+        mc[f"mc_{split}_acc_se"] = m["acc_se"]
+        mc[f"ensemble_{split}_acc"] = m["ensemble_acc"]
+        mc["mc_draws"] = m["draws"]
+    return {
+        **rows[-1],
+        **mc,
+        "status": status,
+        "first_zero_train_error_epoch": _first_zero_error(rows, "train_acc"),
+        "relu_first_zero_train_error_epoch": _first_zero_error(rows, "relu_train_acc"),
+        "temperature": cfg.temperature,
+        "total_wall_s": wall_s,
+    }
+
+
+def _figures(run_dir: Path, rows: list[dict], cfg: SimulateConfig) -> None:
+    from umwelt.plotting import plot_gate_statistics, plot_learning_curves, plot_order_parameter
+
+    epoch = [r["epoch"] for r in rows]
+    col = {k: [r[k] for r in rows] for k in rows[0] if k not in ("gate_entropy", "gate_agreement")}
+    tlabel = f"T = {cfg.temperature:g}"
+    figs = {
+        "learning_curves": plot_learning_curves(
+            epoch,
+            loss={tlabel: {"train": col["loss"], "test": col["test_loss"]},
+                  "ReLU twin": {"train": col["relu_loss"], "test": col["relu_test_loss"]}},
+            acc={tlabel: {"train": col["train_acc"], "test": col["test_acc"]},
+                 "ReLU twin": {"train": col["relu_train_acc"], "test": col["relu_test_acc"]}},
+            title=f"{cfg.dataset}: hidden {','.join(map(str, cfg.hidden))}, {tlabel} vs ReLU",
+        )[0],
+        "gates": plot_gate_statistics(
+            epoch, np.array([r["gate_entropy"] for r in rows]),
+            np.array([r["gate_agreement"] for r in rows]),
+            title=f"gates of the {tlabel} net on the training set",
+        )[0],
+        "order_parameter": plot_order_parameter(
+            epoch,
+            {f"loss ({tlabel})": col["loss"], f"η‖∇R‖² ({tlabel})": col["order_parameter"],
+             "loss (ReLU)": col["relu_loss"], "η‖∇R‖² (ReLU)": col["relu_order_parameter"]},
+            title="plasticity order parameter beside the risk",
+        )[0],
+    }
+    for name, fig in figs.items():
+        runio.atomic_write(run_dir / "figures" / f"{name}.png",
+                           lambda p, f=fig: f.savefig(p, format="png", dpi=120))
+
+
+def load_run_models(run_dir: Path | str, which: str = "finite_T", *, device: str = "cpu"):
+    """Rebuild a net of a simulate run from its ``config.json`` and checkpoint.
+
+    Args:
+        run_dir: the run directory.
+        which: ``"init"``, ``"finite_T"`` or ``"relu"``.
+
+    Returns:
+        a :class:`umwelt.nn.GatedMLP` (sample mode at the run's temperature, or relu mode).
+    """
+    import json
+
+    import torch
+
+    from umwelt.nn import build_mlp
+    from umwelt.nn.device import resolve_dtype
+
+    if which not in CHECKPOINTS:
+        raise ConfigError(f"checkpoint must be one of {', '.join(CHECKPOINTS)}, got {which!r}")
+    run_dir = Path(run_dir)
+    path = run_dir / "checkpoints" / f"{which}.pt"
+    if not path.is_file():
+        raise ConfigError(f"no checkpoint {str(path)!r}; is {str(run_dir)!r} a simulate run?")
+    cfg = json.loads((run_dir / "config.json").read_text())
+    T = 0.0 if which == "relu" else float(cfg["temperature"])
+    model = build_mlp(cfg["widths"], temperature=T, mode="relu" if which == "relu" else "sample",
+                      seed=cfg["seed"], dtype=resolve_dtype(cfg["dtype"]), device=device)
+    model.load_state_dict(torch.load(path, weights_only=True, map_location=device))
+    return model
