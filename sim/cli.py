@@ -29,8 +29,8 @@ def _fail(err: UmweltError) -> None:
 @app.command()
 def simulate(
     temperature: Annotated[float, typer.Option(help="Gate temperature T ≥ 0 (0 = ReLU; inf ok).")] = 0.1,
-    hidden: Annotated[str, typer.Option(help="Hidden widths, comma-separated, e.g. 32,32.")] = "32,32",
-    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 60,
+    hidden: Annotated[str, typer.Option(help="Hidden widths, comma-separated, e.g. 32,32.")] = "64,64",
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 100,
     lr: Annotated[float, typer.Option(help="SGD step size η.")] = 0.01,
     momentum: Annotated[float, typer.Option(help="SGD momentum in [0, 1).")] = 0.9,
     batch_size: Annotated[int, typer.Option(help="Examples per EM iteration.")] = 32,

@@ -47,8 +47,8 @@ class SimulateConfig:
     """Every setting of a simulation; :meth:`validated` checks them all before anything runs."""
 
     temperature: float = 0.1  # gate temperature T of the stochastic net (0 = ReLU, inf allowed)
-    hidden: tuple[int, ...] = (32, 32)  # hidden widths n_1..n_{L-1}; input and output (1) implied
-    epochs: int = 60  # passes over the training set
+    hidden: tuple[int, ...] = (64, 64)  # hidden widths n_1..n_{L-1}; input and output (1) implied
+    epochs: int = 100  # passes over the training set
     lr: float = 0.01  # SGD step size η
     momentum: float = 0.9  # SGD momentum
     batch_size: int = 32  # examples per EM iteration
@@ -138,7 +138,7 @@ def _mc_metrics(model, X, y, *, S: int, loss_fn, batch_size: int) -> dict[str, f
     """Risk and accuracy over gate draws; standard errors across draws; ensemble accuracy."""
     f = _draws(model, X, S, batch_size)  # (S, n)
     losses = np.array([float(loss_fn(fs, y)) for fs in f])
-    accs = (torch_sign_correct(f, y)).mean(dim=1).double().cpu().numpy()
+    accs = torch_sign_correct(f, y).double().mean(dim=1).cpu().numpy()
     n = len(accs)
     se = (lambda a: float(a.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0)
     return {
