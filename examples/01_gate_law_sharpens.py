@@ -37,8 +37,10 @@ def main(argv: list[str] | None = None) -> Path:
     x0 = np.array([[0.6, 0.9]])
     relu = net.relu_sample(x0)
     print("weights W1 =\n", net.weights[0].round(3), "\nW2 =", net.weights[1].ravel().round(3))
-    print(f"input x0 = {x0[0]}, logits z = {relu.logits[0][0].round(3)}, "
-          f"ReLU gates = {relu.gates[0][0].astype(int)}, ReLU f(x0) = {relu.output[0]:.4f}")
+    print(
+        f"input x0 = {x0[0]}, logits z = {relu.logits[0][0].round(3)}, "
+        f"ReLU gates = {relu.gates[0][0].astype(int)}, ReLU f(x0) = {relu.output[0]:.4f}"
+    )
 
     # -- top row: the gate-1 marginal over the input plane -----------------------------------
     n = 41 if args.quick else 201
@@ -66,8 +68,12 @@ def main(argv: list[str] | None = None) -> Path:
     relu_code = int(relu.gates[0][0] @ np.array([1, 2]))
     for k in range(4):
         bits = f"h = ({k & 1}, {k >> 1 & 1})"
-        ax_law.plot(Ts, law[:, k], lw=2.5 if k == relu_code else 1.2,
-                    label=bits + (" (ReLU gates)" if k == relu_code else ""))
+        ax_law.plot(
+            Ts,
+            law[:, k],
+            lw=2.5 if k == relu_code else 1.2,
+            label=bits + (" (ReLU gates)" if k == relu_code else ""),
+        )
     ax_law.set(xscale="log", xlabel="temperature T", ylabel="μ₁(h | x0)", ylim=(-0.02, 1.02))
     ax_law.invert_xaxis()
     ax_law.legend(fontsize=8)
@@ -80,8 +86,10 @@ def main(argv: list[str] | None = None) -> Path:
     for ax in (ax_law, ax_f):
         ax.grid(alpha=0.3)
 
-    print(f"at T = {Ts[-1]:g}: law over configurations = {law[-1].round(4)}, "
-          f"E[f] = {mean[-1]:.4f}, sd = {sd[-1]:.2e}")
+    print(
+        f"at T = {Ts[-1]:g}: law over configurations = {law[-1].round(4)}, "
+        f"E[f] = {mean[-1]:.4f}, sd = {sd[-1]:.2e}"
+    )
     path = args.out / "gate_law_sharpens.png"
     fig.savefig(path, dpi=110)
     print(f"figure: {path}")

@@ -39,20 +39,35 @@ def main(argv: list[str] | None = None) -> Path:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for T in temperatures:
-            res = run(SimulateConfig(temperature=T, hidden=hidden, epochs=epochs, samples=16,
-                                     out=Path(tmp) / f"T{T:g}"))
+            res = run(
+                SimulateConfig(
+                    temperature=T,
+                    hidden=hidden,
+                    epochs=epochs,
+                    samples=16,
+                    out=Path(tmp) / f"T{T:g}",
+                )
+            )
             s = res.summary
             rows.append(s)
-            print(f"T = {T:6g}: test acc {s['mc_test_acc']:.3f} ± {s['mc_test_acc_se']:.3f} "
-                  f"(ensemble {s['ensemble_test_acc']:.3f}), ReLU twin {s['relu_test_acc']:.3f}, "
-                  f"gate agreement {np.round(s['gate_agreement'], 3).tolist()}")
+            print(
+                f"T = {T:6g}: test acc {s['mc_test_acc']:.3f} ± {s['mc_test_acc_se']:.3f} "
+                f"(ensemble {s['ensemble_test_acc']:.3f}), ReLU twin {s['relu_test_acc']:.3f}, "
+                f"gate agreement {np.round(s['gate_agreement'], 3).tolist()}"
+            )
 
     Ts = np.array(temperatures)
     x = np.where(Ts > 0, Ts, Ts[Ts > 0].min() / 3)  # draw T = 0 at the left edge of a log axis
     fig = Figure(figsize=(10, 4), layout="constrained")
     ax_acc, ax_agr = fig.subplots(1, 2)
-    ax_acc.errorbar(x, [r["mc_test_acc"] for r in rows], yerr=[r["mc_test_acc_se"] for r in rows],
-                    marker="o", capsize=3, label="finite-T net (one sampled net)")
+    ax_acc.errorbar(
+        x,
+        [r["mc_test_acc"] for r in rows],
+        yerr=[r["mc_test_acc_se"] for r in rows],
+        marker="o",
+        capsize=3,
+        label="finite-T net (one sampled net)",
+    )
     ax_acc.plot(x, [r["ensemble_test_acc"] for r in rows], "s--", label="finite-T ensemble")
     ax_acc.plot(x, [r["relu_test_acc"] for r in rows], "k^:", label="ReLU twin")
     agreement = np.array([r["gate_agreement"] for r in rows])

@@ -11,7 +11,10 @@ from typing import Annotated
 
 import typer
 
+from sim.simulate import SimulateConfig
 from umwelt.errors import UmweltError
+
+_SIM = SimulateConfig()  # the option defaults are the driver's defaults
 
 app = typer.Typer(
     help="Umwelt: deep neural networks as stochastic graphical models at temperature T.",
@@ -28,30 +31,53 @@ def _fail(err: UmweltError) -> None:
 
 @app.command()
 def simulate(
-    temperature: Annotated[float, typer.Option(help="Gate temperature T ≥ 0 (0 = ReLU; inf ok).")] = 0.1,
-    hidden: Annotated[str, typer.Option(help="Hidden widths, comma-separated, e.g. 32,32.")] = "64,64",
-    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 100,
-    lr: Annotated[float, typer.Option(help="SGD step size η.")] = 0.01,
-    momentum: Annotated[float, typer.Option(help="SGD momentum in [0, 1).")] = 0.9,
-    batch_size: Annotated[int, typer.Option(help="Examples per EM iteration.")] = 32,
-    samples: Annotated[int, typer.Option(help="Monte Carlo gate draws per example at evaluation.")] = 32,
-    dataset: Annotated[str, typer.Option(
-        help="digits (default, embedded), random-labels, teacher, hidden-manifold; "
-             "knobs as name:key=value,... e.g. hidden-manifold:n=1000,D=8.")] = "digits",
-    loss: Annotated[str, typer.Option(help="hinge or logistic.")] = "hinge",
-    seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = 0,
-    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
-    dtype: Annotated[str, typer.Option(help="float32 or float64.")] = "float32",
-    out: Annotated[Path | None, typer.Option(help="New run directory (default runs/simulate-<time>).")] = None,
+    temperature: Annotated[
+        float, typer.Option(help="Gate temperature T ≥ 0 (0 = ReLU; inf ok).")
+    ] = _SIM.temperature,
+    hidden: Annotated[
+        str, typer.Option(help="Hidden widths, comma-separated, e.g. 32,32.")
+    ] = ",".join(map(str, _SIM.hidden)),
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = _SIM.epochs,
+    lr: Annotated[float, typer.Option(help="SGD step size η.")] = _SIM.lr,
+    momentum: Annotated[float, typer.Option(help="SGD momentum in [0, 1).")] = _SIM.momentum,
+    batch_size: Annotated[int, typer.Option(help="Examples per EM iteration.")] = _SIM.batch_size,
+    samples: Annotated[
+        int, typer.Option(help="Monte Carlo gate draws per example at evaluation.")
+    ] = _SIM.samples,
+    dataset: Annotated[
+        str,
+        typer.Option(
+            help="digits (default, embedded), random-labels, teacher, hidden-manifold; "
+            "knobs as name:key=value,... e.g. hidden-manifold:n=1000,D=8."
+        ),
+    ] = _SIM.dataset,
+    loss: Annotated[str, typer.Option(help="hinge or logistic.")] = _SIM.loss,
+    seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = _SIM.seed,
+    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = _SIM.device,
+    dtype: Annotated[str, typer.Option(help="float32 or float64.")] = _SIM.dtype,
+    out: Annotated[
+        Path | None, typer.Option(help="New run directory (default runs/simulate-<time>).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or table.")] = False,
 ) -> None:
     """Train a net at temperature T by EM and its ReLU twin side by side; write a run directory."""
-    from sim.simulate import SimulateConfig, run
+    from sim.simulate import run
 
-    cfg = SimulateConfig(temperature=temperature, hidden=hidden, epochs=epochs, lr=lr,
-                         momentum=momentum, batch_size=batch_size, samples=samples,
-                         dataset=dataset, loss=loss, seed=seed, device=device, dtype=dtype,
-                         out=out)
+    cfg = SimulateConfig(
+        temperature=temperature,
+        hidden=hidden,
+        epochs=epochs,
+        lr=lr,
+        momentum=momentum,
+        batch_size=batch_size,
+        samples=samples,
+        dataset=dataset,
+        loss=loss,
+        seed=seed,
+        device=device,
+        dtype=dtype,
+        out=out,
+    )
     try:
         cfg = cfg.validated()
         if quiet:

@@ -18,15 +18,21 @@ console = Console(stderr=True)
 def epoch_progress(total: int, label: str) -> Iterator[Callable[[dict], None]]:
     """A progress bar over epochs; yields ``advance(row)`` that shows the row's headline."""
     progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TextColumn("{task.fields[status]}"), console=console,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=console,
     )
     with progress:
         task = progress.add_task(label, total=total, status="")
 
         def advance(row: dict) -> None:
-            status = (f"loss {row['loss']:.3g} acc {row['train_acc']:.3f} | "
-                      f"ReLU loss {row['relu_loss']:.3g} acc {row['relu_train_acc']:.3f}")
+            status = (
+                f"loss {row['loss']:.3g} acc {row['train_acc']:.3f} | "
+                f"ReLU loss {row['relu_loss']:.3g} acc {row['relu_train_acc']:.3f}"
+            )
             progress.update(task, completed=row["epoch"], status=status)
 
         yield advance
@@ -39,16 +45,25 @@ def simulate_table(result) -> None:
     table.add_column("metric")
     table.add_column(f"T = {s['temperature']:g}", justify="right")
     table.add_column("ReLU twin", justify="right")
-    for label, key in [("train loss (risk)", "loss"), ("test loss", "test_loss"),
-                       ("train accuracy", "train_acc"), ("test accuracy", "test_acc"),
-                       ("order parameter η‖∇R‖²", "order_parameter")]:
+    for label, key in [
+        ("train loss (risk)", "loss"),
+        ("test loss", "test_loss"),
+        ("train accuracy", "train_acc"),
+        ("test accuracy", "test_acc"),
+        ("order parameter η‖∇R‖²", "order_parameter"),
+    ]:
         table.add_row(label, f"{s[key]:.4g}", f"{s['relu_' + key]:.4g}")
-    table.add_row("first epoch with zero training error",
-                  str(s["first_zero_train_error_epoch"]), str(s["relu_first_zero_train_error_epoch"]))
-    table.add_row("MC test accuracy ± SE",
-                  f"{s['mc_test_acc']:.4f} ± {s['mc_test_acc_se']:.4f}", "")
-    table.add_row(f"ensemble test accuracy ({s['mc_draws']} draws)",
-                  f"{s['ensemble_test_acc']:.4f}", "")
+    table.add_row(
+        "first epoch with zero training error",
+        str(s["first_zero_train_error_epoch"]),
+        str(s["relu_first_zero_train_error_epoch"]),
+    )
+    table.add_row(
+        "MC test accuracy ± SE", f"{s['mc_test_acc']:.4f} ± {s['mc_test_acc_se']:.4f}", ""
+    )
+    table.add_row(
+        f"ensemble test accuracy ({s['mc_draws']} draws)", f"{s['ensemble_test_acc']:.4f}", ""
+    )
     for l, (h, a) in enumerate(zip(s["gate_entropy"], s["gate_agreement"]), start=1):
         table.add_row(f"layer {l}: gate entropy (bits) / agreement", f"{h:.3f} / {a:.3f}", "")
     Console().print(table)

@@ -117,8 +117,11 @@ class SimulateResult:
 def _seeds(seed: int) -> dict[str, int]:
     """Independent streams for data order, training gate noise and evaluation gate noise."""
     state = np.random.SeedSequence(seed).generate_state(3, dtype=np.uint64)
-    return {"data_order": int(state[0] >> 1), "gate_noise": int(state[1] >> 1),
-            "evaluation": int(state[2] >> 1)}
+    return {
+        "data_order": int(state[0] >> 1),
+        "gate_noise": int(state[1] >> 1),
+        "evaluation": int(state[2] >> 1),
+    }
 
 
 def _draws(model, X, S: int, batch_size: int):
@@ -128,30 +131,37 @@ def _draws(model, X, S: int, batch_size: int):
     if all(g.mode != "sample" or g.temperature == 0.0 for g in model.gates):
         S = 1  # deterministic gates: one draw is exact
     with torch.no_grad():
-        return torch.stack([
-            torch.cat([model(X[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)])
-            for _ in range(S)
-        ])  # (S, n)
+        return torch.stack(
+            [
+                torch.cat([model(X[i : i + batch_size]) for i in range(0, X.shape[0], batch_size)])
+                for _ in range(S)
+            ]
+        )  # (S, n)
 
 
 def _mc_metrics(model, X, y, *, S: int, loss_fn, batch_size: int) -> dict[str, float]:
     """Risk and accuracy over gate draws; standard errors across draws; ensemble accuracy."""
     f = _draws(model, X, S, batch_size)  # (S, n)
     losses = np.array([float(loss_fn(fs, y)) for fs in f])
-    accs = torch_sign_correct(f, y).double().mean(dim=1).cpu().numpy()
+    accs = _correct(f, y).double().mean(dim=1).cpu().numpy()
     n = len(accs)
-    se = (lambda a: float(a.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0)
+
+    def mean_se(a: np.ndarray) -> tuple[float, float]:
+        # one draw is returned as is: averaging copies could change its last bit (T = 0 twin)
+        return (float(a[0]), 0.0) if n == 1 else (float(a.mean()), float(a.std(ddof=1) / n**0.5))
+
+    (loss, loss_se), (acc, acc_se) = mean_se(losses), mean_se(accs)
     return {
-        "loss": float(losses[0]) if n == 1 else float(losses.mean()),
-        "loss_se": se(losses),
-        "acc": float(accs[0]) if n == 1 else float(accs.mean()),
-        "acc_se": se(accs),
-        "ensemble_acc": float(torch_sign_correct(f.mean(dim=0), y).double().mean()),
+        "loss": loss,
+        "loss_se": loss_se,
+        "acc": acc,
+        "acc_se": acc_se,
+        "ensemble_acc": float(_correct(f.mean(dim=0), y).double().mean()),
         "draws": n,
     }
 
 
-def torch_sign_correct(f, y):
+def _correct(f, y):
     """``sign(f) == y`` with ``f = 0`` counted as wrong."""
     return f * y > 0
 
@@ -188,10 +198,18 @@ def run(
     seeds = _seeds(cfg.seed)
     run_dir = Path(cfg.out)
     run_dir.mkdir(parents=True)
-    runio.write_json(run_dir / "config.json", {
-        **asdict(cfg), "widths": widths, "seeds": seeds, "dataset_info": data.info,
-        "n_train": data.n_train, "n_test": data.n_test, "versions": runio.versions(),
-    })
+    runio.write_json(
+        run_dir / "config.json",
+        {
+            **asdict(cfg),
+            "widths": widths,
+            "seeds": seeds,
+            "dataset_info": data.info,
+            "n_train": data.n_train,
+            "n_test": data.n_test,
+            "versions": runio.versions(),
+        },
+    )
 
     def tensor(a):
         return torch.as_tensor(a, dtype=dtype, device=device)
@@ -199,10 +217,24 @@ def run(
     Xtr, ytr, Xte, yte = map(tensor, (data.X_train, data.y_train, data.X_test, data.y_test))
     loss_fn = get_loss(cfg.loss)
     nets = {
-        "": build_mlp(widths, temperature=cfg.temperature, mode="sample", seed=cfg.seed,
-                      gain=cfg.gain, dtype=dtype, device=device),
-        "relu_": build_mlp(widths, temperature=0.0, mode="relu", seed=cfg.seed,
-                           gain=cfg.gain, dtype=dtype, device=device),
+        "": build_mlp(
+            widths,
+            temperature=cfg.temperature,
+            mode="sample",
+            seed=cfg.seed,
+            gain=cfg.gain,
+            dtype=dtype,
+            device=device,
+        ),
+        "relu_": build_mlp(
+            widths,
+            temperature=0.0,
+            mode="relu",
+            seed=cfg.seed,
+            gain=cfg.gain,
+            dtype=dtype,
+            device=device,
+        ),
     }
     opts = {k: make_optimizer(m, cfg.lr, cfg.momentum) for k, m in nets.items()}
     order_gen = torch.Generator().manual_seed(seeds["data_order"])
@@ -217,17 +249,20 @@ def run(
         row: dict[str, Any] = {"epoch": epoch}
         model.set_generator(eval_gen)  # evaluation draws never touch the training noise stream
         for prefix, net in nets.items():
-            tr = _mc_metrics(net, Xtr, ytr, S=cfg.samples, loss_fn=loss_fn,
-                             batch_size=max(cfg.batch_size, 1024))
-            te = _mc_metrics(net, Xte, yte, S=cfg.samples, loss_fn=loss_fn,
-                             batch_size=max(cfg.batch_size, 1024))
+            tr = _mc_metrics(
+                net, Xtr, ytr, S=cfg.samples, loss_fn=loss_fn, batch_size=max(cfg.batch_size, 1024)
+            )
+            te = _mc_metrics(
+                net, Xte, yte, S=cfg.samples, loss_fn=loss_fn, batch_size=max(cfg.batch_size, 1024)
+            )
             row[f"{prefix}loss"] = tr["loss"]
             row[f"{prefix}train_acc"] = tr["acc"]
             row[f"{prefix}test_loss"] = te["loss"]
             row[f"{prefix}test_acc"] = te["acc"]
             row[f"{prefix}epoch_loss"] = epoch_losses.get(prefix)
             row[f"{prefix}order_parameter"] = order_parameter(
-                net, Xtr, ytr, lr=cfg.lr, loss=cfg.loss, batch_size=max(cfg.batch_size, 1024))
+                net, Xtr, ytr, lr=cfg.lr, loss=cfg.loss, batch_size=max(cfg.batch_size, 1024)
+            )
         row.update(gate_statistics(model, Xtr, batch_size=1024))
         model.set_generator(noise_gen)
         row["wall_s"] = time.perf_counter() - t0
@@ -249,9 +284,15 @@ def run(
             if epoch > 0:
                 order = epoch_order(data.n_train, order_gen)  # one order for both nets
                 for prefix, net in nets.items():
-                    losses[prefix] = em_epoch(net, Xtr, ytr, opts[prefix],
-                                              batch_size=cfg.batch_size, order=order,
-                                              loss=cfg.loss)
+                    losses[prefix] = em_epoch(
+                        net,
+                        Xtr,
+                        ytr,
+                        opts[prefix],
+                        batch_size=cfg.batch_size,
+                        order=order,
+                        loss=cfg.loss,
+                    )
             row = measure(epoch, losses, t0)
             if not math.isfinite(row["loss"]) or not math.isfinite(row["relu_loss"]):
                 status = f"diverged at epoch {epoch} (non-finite loss); lower --lr"
@@ -266,8 +307,16 @@ def run(
         raise
     finally:
         if result.metrics:
-            result.summary = _summarize(cfg, result.metrics, nets, (Xtr, ytr, Xte, yte),
-                                        eval_gen, loss_fn, status, time.perf_counter() - t0)
+            result.summary = _summarize(
+                cfg,
+                result.metrics,
+                nets,
+                (Xtr, ytr, Xte, yte),
+                eval_gen,
+                loss_fn,
+                status,
+                time.perf_counter() - t0,
+            )
             runio.write_json(run_dir / "summary.json", result.summary)
             _figures(run_dir, result.metrics, cfg)
     return result
@@ -308,27 +357,38 @@ def _figures(run_dir: Path, rows: list[dict], cfg: SimulateConfig) -> None:
     figs = {
         "learning_curves": plot_learning_curves(
             epoch,
-            loss={tlabel: {"train": col["loss"], "test": col["test_loss"]},
-                  "ReLU twin": {"train": col["relu_loss"], "test": col["relu_test_loss"]}},
-            acc={tlabel: {"train": col["train_acc"], "test": col["test_acc"]},
-                 "ReLU twin": {"train": col["relu_train_acc"], "test": col["relu_test_acc"]}},
+            loss={
+                tlabel: {"train": col["loss"], "test": col["test_loss"]},
+                "ReLU twin": {"train": col["relu_loss"], "test": col["relu_test_loss"]},
+            },
+            acc={
+                tlabel: {"train": col["train_acc"], "test": col["test_acc"]},
+                "ReLU twin": {"train": col["relu_train_acc"], "test": col["relu_test_acc"]},
+            },
             title=f"{cfg.dataset}: hidden {','.join(map(str, cfg.hidden))}, {tlabel} vs ReLU",
         )[0],
         "gates": plot_gate_statistics(
-            epoch, np.array([r["gate_entropy"] for r in rows]),
+            epoch,
+            np.array([r["gate_entropy"] for r in rows]),
             np.array([r["gate_agreement"] for r in rows]),
             title=f"gates of the {tlabel} net on the training set",
         )[0],
         "order_parameter": plot_order_parameter(
             epoch,
-            {f"loss ({tlabel})": col["loss"], f"η‖∇R‖² ({tlabel})": col["order_parameter"],
-             "loss (ReLU)": col["relu_loss"], "η‖∇R‖² (ReLU)": col["relu_order_parameter"]},
+            {
+                f"loss ({tlabel})": col["loss"],
+                f"η‖∇R‖² ({tlabel})": col["order_parameter"],
+                "loss (ReLU)": col["relu_loss"],
+                "η‖∇R‖² (ReLU)": col["relu_order_parameter"],
+            },
             title="plasticity order parameter beside the risk",
         )[0],
     }
     for name, fig in figs.items():
-        runio.atomic_write(run_dir / "figures" / f"{name}.png",
-                           lambda p, f=fig: f.savefig(p, format="png", dpi=120))
+        runio.atomic_write(
+            run_dir / "figures" / f"{name}.png",
+            lambda p, f=fig: f.savefig(p, format="png", dpi=120),
+        )
 
 
 def load_run_models(run_dir: Path | str, which: str = "finite_T", *, device: str = "cpu"):
@@ -356,7 +416,13 @@ def load_run_models(run_dir: Path | str, which: str = "finite_T", *, device: str
         raise ConfigError(f"no checkpoint {str(path)!r}; is {str(run_dir)!r} a simulate run?")
     cfg = json.loads((run_dir / "config.json").read_text())
     T = 0.0 if which == "relu" else float(cfg["temperature"])
-    model = build_mlp(cfg["widths"], temperature=T, mode="relu" if which == "relu" else "sample",
-                      seed=cfg["seed"], dtype=resolve_dtype(cfg["dtype"]), device=device)
+    model = build_mlp(
+        cfg["widths"],
+        temperature=T,
+        mode="relu" if which == "relu" else "sample",
+        seed=cfg["seed"],
+        dtype=resolve_dtype(cfg["dtype"]),
+        device=device,
+    )
     model.load_state_dict(torch.load(path, weights_only=True, map_location=device))
     return model

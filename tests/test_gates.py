@@ -15,10 +15,10 @@ TEMPERATURES = [0.0, 1e-300, 1e-3, 0.1, 1.0, 10.0, 1e300, math.inf]
 EXTREME = np.array([-1e6, -1.0, -1e-300, 0.0, 1e-300, 1.0, 1e6])
 
 finite_logits = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
-temperatures = st.one_of(
-    st.just(0.0), st.just(math.inf), st.floats(1e-300, 1e300, allow_nan=False)
+temperatures = st.one_of(st.just(0.0), st.just(math.inf), st.floats(1e-300, 1e300, allow_nan=False))
+logit_arrays = arrays(
+    np.float64, array_shapes(min_dims=1, max_dims=3, max_side=6), elements=finite_logits
 )
-logit_arrays = arrays(np.float64, array_shapes(min_dims=1, max_dims=3, max_side=6), elements=finite_logits)
 
 
 @pytest.mark.parametrize("T", TEMPERATURES)

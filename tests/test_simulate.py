@@ -16,8 +16,18 @@ from sim.simulate import SimulateConfig, load_run_models, run
 from umwelt.errors import ConfigError, DataError
 
 TINY = ["--hidden", "8,6", "--epochs", "2", "--samples", "3", "--batch-size", "64", "--quiet"]
-ROW_KEYS = {"epoch", "loss", "train_acc", "test_acc", "relu_loss", "relu_train_acc",
-            "relu_test_acc", "order_parameter", "gate_entropy", "gate_agreement"}
+ROW_KEYS = {
+    "epoch",
+    "loss",
+    "train_acc",
+    "test_acc",
+    "relu_loss",
+    "relu_train_acc",
+    "relu_test_acc",
+    "order_parameter",
+    "gate_entropy",
+    "gate_agreement",
+}
 
 runner = CliRunner()
 
@@ -65,14 +75,19 @@ def test_checkpoints_load_with_weights_only(tiny_run):
     final = torch.load(tiny_run / "checkpoints" / "finite_T.pt", weights_only=True)
     assert not all(torch.equal(a, b) for a, b in zip(init.values(), final.values()))
     model = load_run_models(tiny_run, "relu")
-    for a, b in zip(model.state_dict().values(),
-                    torch.load(tiny_run / "checkpoints" / "relu.pt", weights_only=True).values()):
+    for a, b in zip(
+        model.state_dict().values(),
+        torch.load(tiny_run / "checkpoints" / "relu.pt", weights_only=True).values(),
+    ):
         assert torch.equal(a, b)
 
 
 def test_zero_temperature_columns_are_identical(tmp_path):
-    res = run(SimulateConfig(temperature=0.0, hidden=(8,), epochs=3, samples=4,
-                             batch_size=50, out=tmp_path / "t0"))
+    res = run(
+        SimulateConfig(
+            temperature=0.0, hidden=(8,), epochs=3, samples=4, batch_size=50, out=tmp_path / "t0"
+        )
+    )
     for row in res.metrics:
         for key in ("loss", "train_acc", "test_acc", "test_loss", "order_parameter", "epoch_loss"):
             assert row[key] == row[f"relu_{key}"], (row["epoch"], key)
@@ -91,8 +106,11 @@ def test_same_seed_same_metrics(tmp_path):
 
 
 def test_finite_temperature_differs_from_relu_and_is_noisy(tmp_path):
-    res = run(SimulateConfig(temperature=2.0, hidden=(16,), epochs=1, samples=8,
-                             batch_size=100, out=tmp_path / "hot"))
+    res = run(
+        SimulateConfig(
+            temperature=2.0, hidden=(16,), epochs=1, samples=8, batch_size=100, out=tmp_path / "hot"
+        )
+    )
     last = res.metrics[-1]
     assert last["loss"] != last["relu_loss"]
     assert 0 < last["gate_entropy"][0] <= 1 and last["gate_agreement"][0] < 1
@@ -143,18 +161,38 @@ def test_library_raises_the_same_errors(tmp_path):
 
 def test_console_script_exit_code_and_no_traceback(tmp_path):
     res = subprocess.run(
-        [sys.executable, "-m", "sim.cli", "simulate", "--temperature", "-1",
-         "--out", str(tmp_path / "z")],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "sim.cli",
+            "simulate",
+            "--temperature",
+            "-1",
+            "--out",
+            str(tmp_path / "z"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert res.returncode == 2
-    assert res.stderr.strip().splitlines() == ["error: temperature must be a number ≥ 0 (or inf), got -1.0"]
+    assert res.stderr.strip().splitlines() == [
+        "error: temperature must be a number ≥ 0 (or inf), got -1.0"
+    ]
     assert "Traceback" not in res.stderr + res.stdout
 
 
 def test_infinite_temperature_runs(tmp_path):
-    res = run(SimulateConfig(temperature=math.inf, hidden=(4,), epochs=1, samples=2,
-                             batch_size=200, out=tmp_path / "inf"))
+    res = run(
+        SimulateConfig(
+            temperature=math.inf,
+            hidden=(4,),
+            epochs=1,
+            samples=2,
+            batch_size=200,
+            out=tmp_path / "inf",
+        )
+    )
     assert np.isclose(res.metrics[-1]["gate_entropy"][0], 1.0)
     cfg = json.loads((tmp_path / "inf" / "config.json").read_text())
     assert cfg["temperature"] == "inf"

@@ -161,12 +161,14 @@ def mean_field(z: np.ndarray, T: float) -> np.ndarray:
 
 
 def gate_entropy_bits(z: np.ndarray, T: float) -> np.ndarray:
-    r"""Entropy of each gate in bits, :math:`H = \log_2(1+e^{a}) - a\,\sigma(a)/\ln 2`.
+    r"""Entropy of each gate in bits.
 
-    0 at ``T = 0``, 1 at ``T = inf``.
+    In nats, :math:`H = \log(1+e^{a}) - a\,\sigma(a)`, which is even in :math:`a`; it is
+    evaluated as :math:`\log(1+e^{-|a|}) + |a|\,\sigma(-|a|)`, two non-negative terms without
+    cancellation. 0 at ``T = 0``, 1 at ``T = inf``.
     """
     a = scaled_logits(z, T)
     finite = np.isfinite(a)
-    af = np.where(finite, a, 0.0)
-    nats = np.logaddexp(0.0, af) - af * expit(af)
-    return np.where(finite, np.maximum(nats, 0.0) / _LN2, 0.0)
+    m = np.where(finite, np.abs(a), 0.0)
+    nats = np.log1p(np.exp(-m)) + m * expit(-m)
+    return np.where(finite, nats / _LN2, 0.0)

@@ -4,8 +4,9 @@ Weights :math:`W_l \in \mathbb{R}^{n_{l-1} \times n_l}`, :math:`l = 1..L`, with 
 Every hidden layer :math:`l < L` carries binary gates :math:`h_l`, drawn given everything below:
 
 .. math::
-    z_l = W_l^\top x_{l-1}, \quad h_l \sim \mu_l(\cdot \mid z_l) = \prod_i \mathrm{Bern}(\sigma(z_{l,i}/T)),
-    \quad x_l = \mathrm{dg}(h_l)\, z_l, \quad f(x) = W_L^\top x_{L-1}.
+    z_l = W_l^\top x_{l-1}, \quad
+    h_l \sim \mu_l(\cdot \mid z_l) = \prod_i \mathrm{Bern}(\sigma(z_{l,i}/T)), \quad
+    x_l = \mathrm{dg}(h_l)\, z_l, \quad f(x) = W_L^\top x_{L-1}.
 
 Sampling is ancestral, layer by layer ("sample a gate, then compute the logit of the next
 layer"); at :math:`T = 0` it is exactly the ReLU network. Inputs are batched: ``x`` has shape

@@ -51,8 +51,13 @@ def plot_learning_curves(
     for i, (label, splits) in enumerate(loss.items()):
         for split, y in splits.items():
             y = np.asarray(y, dtype=float)
-            ax_loss.plot(epoch, np.where(y > 0, y, np.nan), _STYLES.get(split, ":"),
-                         color=f"C{i}", label=f"{label} {split}")
+            ax_loss.plot(
+                epoch,
+                np.where(y > 0, y, np.nan),
+                _STYLES.get(split, ":"),
+                color=f"C{i}",
+                label=f"{label} {split}",
+            )
     for i, (label, splits) in enumerate(acc.items()):
         for split, y in splits.items():
             ax_acc.plot(epoch, y, _STYLES.get(split, ":"), color=f"C{i}", label=f"{label} {split}")
@@ -120,8 +125,13 @@ def plot_order_parameter(
     fig, (ax,) = _axes(ax, 1, (6, 4))
     for i, (label, y) in enumerate(series.items()):
         y = np.asarray(y, dtype=float)
-        ax.plot(epoch, np.where(y > 0, y, np.nan), color=f"C{i}", label=label,
-                ls="-" if i % 2 == 0 else "--")
+        ax.plot(
+            epoch,
+            np.where(y > 0, y, np.nan),
+            color=f"C{i}",
+            label=label,
+            ls="-" if i % 2 == 0 else "--",
+        )
     ax.set(yscale="log", xlabel="epoch", ylabel="value (log scale; 0 not shown)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
