@@ -97,6 +97,38 @@ def simulate(
 
 
 @app.command()
+def exact(
+    widths: Annotated[str, typer.Option(help="Layer widths, input first, output 1.")] = "3,4,3,1",
+    temperature: Annotated[float, typer.Option(help="Gate temperature T ≥ 0.")] = 1.0,
+    inputs: Annotated[int, typer.Option(help="Number of standard-normal inputs.")] = 4,
+    samples: Annotated[int, typer.Option(help="Monte Carlo draws to compare (0: none).")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Seed of weights, inputs and draws.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Exact gate marginals and output moments of a tiny net, beside Monte Carlo estimates."""
+    import json
+
+    from sim.exact import ExactConfig
+    from sim.exact import run as run_exact
+
+    cfg = ExactConfig(
+        widths=widths, temperature=temperature, inputs=inputs, samples=samples, seed=seed
+    )
+    try:
+        result = run_exact(cfg)
+    except UmweltError as err:
+        _fail(err)
+    if as_json:
+        from sim.runio import to_jsonable
+
+        typer.echo(json.dumps(to_jsonable(result)))
+    else:
+        from sim.display import exact_table
+
+        exact_table(result)
+
+
+@app.command()
 def bench(
     which: Annotated[str, typer.Argument(help="enumeration, training or all.")] = "all",
     quick: Annotated[bool, typer.Option("--quick", help="Tiny sizes (seconds).")] = False,

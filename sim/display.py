@@ -6,10 +6,11 @@ import contextlib
 from collections.abc import Callable, Iterator
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-__all__ = ["epoch_progress", "simulate_table"]
+__all__ = ["epoch_progress", "exact_table", "simulate_table"]
 
 console = Console(stderr=True)
 
@@ -67,3 +68,35 @@ def simulate_table(result) -> None:
     for l, (h, a) in enumerate(zip(s["gate_entropy"], s["gate_agreement"]), start=1):
         table.add_row(f"layer {l}: gate entropy (bits) / agreement", f"{h:.3f} / {a:.3f}", "")
     Console().print(table)
+
+
+def exact_table(r: dict) -> None:
+    """Exact output moments per input beside the ReLU output and the Monte Carlo estimates."""
+    widths = "-".join(map(str, r["widths"]))
+    out = Console(highlight=False)
+    table = Table(
+        title=escape(
+            f"widths {widths}, T = {r['temperature']:g}: "
+            f"{r['n_configurations']} gate configurations per input"
+        )
+    )
+    mc = r.get("monte_carlo")
+    cols = ["x", "ReLU f(x)", "E[f] exact", "Var[f] exact"]
+    if mc:
+        cols += [f"E[f] MC ({mc['samples']}) (z)", "Var[f] MC (z)"]
+    for col in cols:
+        table.add_column(escape(col), justify="right")
+    for i, (f0, m, v) in enumerate(zip(r["relu_output"], r["mean"], r["var"])):
+        cells = [str(i), f"{f0:.4f}", f"{m:.4f}", f"{v:.4f}"]
+        if mc:
+            cells += [
+                f"{mc['mean'][i]:.4f}±{mc['mean_se'][i]:.4f} ({mc['z_mean'][i]:.1f})",
+                f"{mc['var'][i]:.4f}±{mc['var_se'][i]:.4f} ({mc['z_var'][i]:.1f})",
+            ]
+        table.add_row(*cells)
+    out.print(table)
+    for l, m in enumerate(r["marginals"], start=1):
+        line = f"layer {l}: P(h=1 | x0) = " + " ".join(f"{p:.3f}" for p in m[0])
+        if mc:
+            line += f"; Monte Carlo max |z| = {mc['max_z_marginals_per_layer'][l - 1]:.2f}"
+        out.print(escape(line))
