@@ -20,7 +20,7 @@ def epoch_progress(total: int, label: str) -> Iterator[Callable[[dict], None]]:
     """A progress bar over epochs; yields ``advance(row)`` that shows the row's headline."""
     progress = Progress(
         TextColumn("[bold]{task.description}"),
-        BarColumn(),
+        BarColumn(bar_width=24),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn("{task.fields[status]}"),
@@ -31,8 +31,8 @@ def epoch_progress(total: int, label: str) -> Iterator[Callable[[dict], None]]:
 
         def advance(row: dict) -> None:
             status = (
-                f"loss {row['loss']:.3g} acc {row['train_acc']:.3f} | "
-                f"ReLU loss {row['relu_loss']:.3g} acc {row['relu_train_acc']:.3f}"
+                f"T-net {row['loss']:.2g}/{row['train_acc']:.3f}  "
+                f"ReLU {row['relu_loss']:.2g}/{row['relu_train_acc']:.3f} (loss/acc)"
             )
             progress.update(task, completed=row["epoch"], status=status)
 
