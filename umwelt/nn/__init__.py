@@ -7,6 +7,7 @@ device-agnostic (pass ``device=``) and works in float32 and float64; the numpy e
 
 from umwelt.nn.gate import GATE_MODES, Gate, check_mode, gate_entropy_bits, scaled_logits
 from umwelt.nn.mlp import GatedMLP, build_mlp, relu_reference_mlp
+from umwelt.nn.models import MODEL_PRESETS, FlatMLP, build_model, count_parameters
 from umwelt.nn.train import (
     LOSSES,
     epoch_order,
@@ -18,6 +19,14 @@ from umwelt.nn.train import (
     make_optimizer,
     order_parameter,
     train_epoch,
+)
+from umwelt.nn.vgg import (
+    VGG_PRESETS,
+    GatedVGG,
+    VGGArchitecture,
+    build_vgg,
+    plain_relu_vgg,
+    vgg_architecture,
 )
 
 __all__ = [
@@ -39,4 +48,14 @@ __all__ = [
     "relu_reference_mlp",
     "scaled_logits",
     "train_epoch",
+    "VGG_PRESETS",
+    "GatedVGG",
+    "VGGArchitecture",
+    "build_vgg",
+    "plain_relu_vgg",
+    "vgg_architecture",
+    "MODEL_PRESETS",
+    "FlatMLP",
+    "build_model",
+    "count_parameters",
 ]

@@ -28,7 +28,6 @@ from torch import nn
 
 from umwelt.errors import ConfigError, ShapeError
 from umwelt.nn.gate import gate_entropy_bits
-from umwelt.nn.mlp import GatedMLP
 
 __all__ = [
     "LOSSES",
@@ -92,9 +91,9 @@ def _check_batch_size(batch_size: int) -> int:
 
 
 def _check_data(X: torch.Tensor, y: torch.Tensor) -> int:
-    if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
+    if X.ndim < 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
         raise ShapeError(
-            f"X must be (n, n_0) and y (n,), got {tuple(X.shape)} and {tuple(y.shape)}"
+            f"X must be (n, ...) and y (n,), got {tuple(X.shape)} and {tuple(y.shape)}"
         )
     if X.shape[0] == 0:
         raise ShapeError("the data set is empty")
@@ -251,7 +250,7 @@ def order_parameter(
 
 @torch.no_grad()
 def gate_statistics(
-    model: GatedMLP, X: torch.Tensor, *, batch_size: int = 4096
+    model: nn.Module, X: torch.Tensor, *, batch_size: int = 4096
 ) -> dict[str, list[float]]:
     r"""Per hidden layer: mean gate entropy (bits) and agreement with the ReLU gates.
 
@@ -261,20 +260,24 @@ def gate_statistics(
       :math:`z_l` that pass reached, averaged over examples and units: 0 at ``T = 0``, 1 at
       ``T = inf``;
     * ``gate_agreement[l-1]`` — the fraction of sampled gates equal to the ``T = 0`` gates of the
-      same weights (:meth:`GatedMLP.relu_gates`): 1 at ``T = 0``, about 1/2 at ``T = inf``.
+      same weights (the model's ``relu_gates``): 1 at ``T = 0``, about 1/2 at ``T = inf``.
+
+    Works for any model with ``gates``, ``set_mode``, ``set_record`` and ``relu_gates`` (the MLP
+    and the VGG); a conv layer's gates count once per channel and position.
 
     Returns:
         ``{"gate_entropy": [...], "gate_agreement": [...]}``, ``L - 1`` floats each.
     """
     batch_size = _check_batch_size(batch_size)
-    if X.ndim != 2 or X.shape[0] == 0:
-        raise ShapeError(f"X must be a non-empty (n, n_0) tensor, got shape {tuple(X.shape)}")
+    if X.ndim < 2 or X.shape[0] == 0:
+        raise ShapeError(f"X must be a non-empty (n, ...) tensor, got shape {tuple(X.shape)}")
     n = X.shape[0]
     T = model.temperature
     mode = model.mode
     records = [g.record for g in model.gates]
     ent = [torch.zeros((), dtype=torch.float64, device=X.device) for _ in model.gates]
     agree = [torch.zeros((), dtype=torch.int64, device=X.device) for _ in model.gates]
+    units = [0 for _ in model.gates]  # gates seen per layer (units × positions × examples)
     try:
         model.set_mode("sample").set_record(True)
         for start in range(0, n, batch_size):
@@ -284,13 +287,13 @@ def gate_statistics(
             for l, (gate, h0) in enumerate(zip(model.gates, relu, strict=True)):
                 ent[l] += gate_entropy_bits(gate.last_logits, T).sum()
                 agree[l] += (gate.last_gates == h0).sum()
+                units[l] += h0.numel()
     finally:
         model.set_mode(mode)
         for gate, r in zip(model.gates, records, strict=True):
             gate.record = r
             if not r:
                 gate.last_gates = gate.last_logits = None
-    units = [n * w for w in model.widths[1:-1]]
     return {
         "gate_entropy": [e.item() / u for e, u in zip(ent, units, strict=True)],
         "gate_agreement": [a.item() / u for a, u in zip(agree, units, strict=True)],
