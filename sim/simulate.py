@@ -192,7 +192,7 @@ def run(
     from umwelt.nn.train import get_loss
 
     cfg = cfg.validated()
-    data = load_dataset(cfg.dataset, seed=cfg.seed)
+    data = load_dataset(cfg.dataset, seed=cfg.seed).flattened()  # an MLP sees images flat
     device, dtype = resolve_device(cfg.device), resolve_dtype(cfg.dtype)
     widths = (data.dim, *cfg.hidden, 1)
     seeds = _seeds(cfg.seed)

@@ -373,7 +373,7 @@ def test_bad_arguments_raise_data_error(call, message):
 
 
 def test_unbalanceable_teacher_raises(monkeypatch):
-    import umwelt.data as data
+    import umwelt.data._synthetic as data
 
     monkeypatch.setattr(data, "TEACHER_BALANCE_TOL", -1.0)
     monkeypatch.setattr(data, "_TEACHER_MAX_TRIES", 3)
