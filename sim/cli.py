@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from sim.simulate import SimulateConfig
+from sim.train import TrainConfig
 from umwelt.errors import UmweltError
 
 _SIM = SimulateConfig()  # the option defaults are the driver's defaults
@@ -141,6 +142,188 @@ def bench(
         _fail(UmweltError(f"unknown benchmark {which!r}; choose from {', '.join(names)}, all"))
     for name in names if which == "all" else [which]:
         importlib.import_module(f"sim.benchmarks.{name}").run(quick=quick)
+
+
+_TR = TrainConfig()  # the option defaults of `train` are the driver's defaults
+
+
+def _opt(help: str, default) -> str:
+    return f"{help} (default: {default})"
+
+
+@app.command()
+def train(
+    model: Annotated[
+        str | None,
+        typer.Option(help=_opt("vgg11, vgg12, vgg13, vgg16, or mlp:<hidden widths>.", _TR.model)),
+    ] = None,
+    width: Annotated[
+        float | None, typer.Option(help=_opt("Width multiplier of every layer.", _TR.width))
+    ] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            help="Required: a CIFAR-10 path (cifar-10-batches-py, cifar-10-python.tar.gz, or a "
+            "train/<class>/ image tree, folder or .tar[.gz]), digits, or a synthetic family "
+            "such as teacher:n=1000,dim=32."
+        ),
+    ] = None,
+    classes: Annotated[
+        str | None,
+        typer.Option(help="CIFAR-10 binary task: two classes a,b or vehicles-vs-animals."),
+    ] = None,
+    subset: Annotated[
+        int | None, typer.Option(help="Balanced training subset of this size (CIFAR-10).")
+    ] = None,
+    subset_test: Annotated[
+        int | None, typer.Option(help="Balanced test subset of this size (CIFAR-10).")
+    ] = None,
+    label_noise: Annotated[
+        float | None, typer.Option(help="Fraction of training labels replaced at random.")
+    ] = None,
+    temperature: Annotated[
+        float | None, typer.Option(help=_opt("Gate temperature T ≥ 0 (0 = ReLU).", _TR.temperature))
+    ] = None,
+    gate_mode: Annotated[
+        str | None, typer.Option(help=_opt("sample (EM), mean or relu.", _TR.gate_mode))
+    ] = None,
+    loss: Annotated[str | None, typer.Option(help=_opt("hinge or logistic.", _TR.loss))] = None,
+    epochs: Annotated[int | None, typer.Option(help=_opt("Training epochs.", _TR.epochs))] = None,
+    lr: Annotated[float | None, typer.Option(help=_opt("SGD step size η.", _TR.lr))] = None,
+    momentum: Annotated[
+        float | None, typer.Option(help=_opt("SGD momentum in [0, 1).", _TR.momentum))
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(help=_opt("Global minibatch (split over processes).", _TR.batch_size)),
+    ] = None,
+    gain: Annotated[
+        float | None, typer.Option(help=_opt("He gain of the initialization.", "√2"))
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help=_opt("Seed of every draw.", _TR.seed))] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(help=_opt("cpu, cuda, cuda:N (torchrun: cuda:LOCAL_RANK).", _TR.device)),
+    ] = None,
+    dtype: Annotated[str | None, typer.Option(help=_opt("float32 or float64.", _TR.dtype))] = None,
+    observe_at: Annotated[
+        str | None,
+        typer.Option(
+            help="Epochs to record observables at, comma-separated (default: "
+            "0,10,20,30,40,100,160,200,260,300 up to --epochs, and the last epoch)."
+        ),
+    ] = None,
+    checkpoint_every: Annotated[
+        int | None,
+        typer.Option(help=_opt("Also checkpoint every K steps (0: at epoch ends).", 0)),
+    ] = None,
+    eval_batch_size: Annotated[
+        int | None,
+        typer.Option(help=_opt("Batch of the full-data measurements.", _TR.eval_batch_size)),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="New run directory (default: runs/train-<time>).")
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(help="Continue the run in this directory from its last checkpoint."),
+    ] = None,
+    figures: Annotated[
+        bool, typer.Option("--figures/--no-figures", help="Write the figures at the end.")
+    ] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or table.")] = False,
+    kill_after_steps: Annotated[
+        int | None, typer.Option(hidden=True, help="Testing: SIGKILL itself after N steps.")
+    ] = None,
+) -> None:
+    """Train a VGG or MLP by generalized EM at temperature T, recording the symmetries."""
+    import os
+    import signal
+
+    from sim.distributed import env_world
+    from sim.train import resume_config, run
+
+    given = {
+        "model": model,
+        "width": width,
+        "dataset": dataset,
+        "classes": classes,
+        "subset": subset,
+        "subset_test": subset_test,
+        "label_noise": label_noise,
+        "temperature": temperature,
+        "gate_mode": gate_mode,
+        "loss": loss,
+        "epochs": epochs,
+        "lr": lr,
+        "momentum": momentum,
+        "batch_size": batch_size,
+        "gain": gain,
+        "seed": seed,
+        "device": device,
+        "dtype": dtype,
+        "observe_at": observe_at,
+        "checkpoint_every": checkpoint_every,
+        "eval_batch_size": eval_batch_size,
+        "out": out,
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    steps = 0
+
+    def on_step_kill(info: dict) -> None:
+        nonlocal steps
+        steps += 1
+        if kill_after_steps is not None and steps >= kill_after_steps:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    try:
+        world = env_world()
+        if resume is not None:
+            cfg = resume_config(resume, given)
+        else:
+            cfg = TrainConfig(**given).validated()
+        kw = {"resume": resume is not None, "figures": figures}
+        if quiet or not world.is_main:
+            result = run(cfg, on_step=on_step_kill, **kw)
+        else:
+            from sim.display import train_progress, train_table
+
+            label = f"{cfg.model} T={cfg.temperature:g}"
+            with train_progress(cfg.epochs, label) as bar:
+
+                def on_step(info: dict) -> None:
+                    bar.step(info)
+                    on_step_kill(info)
+
+                result = run(cfg, on_epoch=bar.epoch, on_step=on_step, **kw)
+            train_table(result)
+    except UmweltError as err:
+        _fail(err)
+    except KeyboardInterrupt:
+        typer.echo(
+            "interrupted; continue with --resume RUN (the last checkpoint is kept)", err=True
+        )
+        raise typer.Exit(code=130) from None
+    if world.is_main:
+        status = result.summary.get("status", "")
+        if status != "completed":
+            typer.echo(f"run {status}", err=True)
+        typer.echo(f"run directory: {result.run_dir}")
+
+
+@app.command()
+def plot(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A train run directory.")],
+) -> None:
+    """Figures of a training run (weights, gradients, order parameter, curves) into RUN/figures."""
+    from sim.plot import make_figures
+
+    try:
+        paths = make_figures(run_dir)
+    except UmweltError as err:
+        _fail(err)
+    for p in paths:
+        typer.echo(str(p))
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-__all__ = ["epoch_progress", "exact_table", "simulate_table"]
+__all__ = ["epoch_progress", "exact_table", "simulate_table", "train_progress", "train_table"]
 
 console = Console(stderr=True)
 
@@ -100,3 +100,68 @@ def exact_table(r: dict) -> None:
         if mc:
             line += f"; Monte Carlo max |z| = {mc['max_z_marginals_per_layer'][l - 1]:.2f}"
         out.print(escape(line))
+
+
+class _TrainProgress:
+    """Callbacks of :func:`train_progress`: ``step(info)`` and ``epoch(row)``."""
+
+    def __init__(self, progress: Progress, epochs_task, steps_task):
+        self._p, self._e, self._s = progress, epochs_task, steps_task
+        self._headline = ""
+
+    def step(self, info: dict) -> None:
+        self._p.update(
+            self._s,
+            completed=info["step"],
+            total=info["steps"],
+            description=f"epoch {info['epoch']}",
+            status=f"batch loss {info['loss']:.2g}",
+        )
+
+    def epoch(self, row: dict) -> None:
+        self._headline = f"loss {row['loss']:.2g} acc {row['train_acc']:.3f}/{row['test_acc']:.3f}"
+        self._p.update(self._e, completed=row["epoch"], status=self._headline)
+
+
+@contextlib.contextmanager
+def train_progress(epochs: int, label: str, start: int = 0) -> Iterator[_TrainProgress]:
+    """Two bars (80 columns): epochs, with the last epoch's training loss and training/test
+    accuracy, and the steps of the current epoch with the last minibatch loss."""
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(bar_width=20),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=console,
+    )
+    with progress:
+        e = progress.add_task(label, total=epochs, completed=start, status="")
+        s = progress.add_task("epoch", total=None, status="")
+        yield _TrainProgress(progress, e, s)
+
+
+def train_table(result) -> None:
+    """The last epoch of a training run."""
+    s = result.summary
+    table = Table(title=f"epoch {s.get('epoch')} ({s['status']}, {s['total_wall_s']:.1f} s)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for label, key in [
+        ("training loss (risk)", "loss"),
+        ("test loss", "test_loss"),
+        ("training accuracy", "train_acc"),
+        ("test accuracy", "test_acc"),
+        ("order parameter η‖∇R‖²", "order_parameter"),
+        ("best test accuracy", "best_test_acc"),
+    ]:
+        v = s.get(key)
+        table.add_row(label, "—" if v is None else f"{v:.4g}")
+    for label, key in [
+        ("first epoch with zero training error", "first_zero_train_error_epoch"),
+        ("first epoch with zero training loss", "first_zero_loss_epoch"),
+        ("parameters", "n_parameters"),
+        ("processes", "world_size"),
+    ]:
+        table.add_row(label, str(s.get(key)))
+    Console().print(table)

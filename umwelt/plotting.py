@@ -13,7 +13,14 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-__all__ = ["plot_gate_statistics", "plot_learning_curves", "plot_order_parameter"]
+__all__ = [
+    "plot_gate_statistics",
+    "plot_layer_series",
+    "plot_learning_curves",
+    "plot_order_parameter",
+    "plot_ridgeline",
+    "plot_spectra",
+]
 
 # one colour per net, one line style per data split
 _STYLES = {"train": "-", "test": "--"}
@@ -138,3 +145,230 @@ def plot_order_parameter(
     if title:
         ax.set_title(title)
     return fig, ax
+
+
+# -- training-run figures (``umwelt plot``): ridgelines, per-layer series, spectra ----------------
+
+
+def _grid(n: int, ncols: int | None, panel: tuple[float, float]):
+    ncols = ncols or min(n, 4)
+    nrows = -(-n // ncols)
+    fig = Figure(figsize=(panel[0] * ncols, panel[1] * nrows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    for a in axes[n:]:
+        a.set_axis_off()
+    return fig, list(axes[:n])
+
+
+def _smooth(counts: np.ndarray, sigma_bins: float) -> np.ndarray:
+    if sigma_bins <= 0:
+        return counts.astype(float)
+    from scipy.ndimage import gaussian_filter1d
+
+    return gaussian_filter1d(counts.astype(float), sigma_bins, mode="constant")
+
+
+def plot_ridgeline(
+    edges: np.ndarray,
+    hists: np.ndarray,
+    epochs: Sequence[int],
+    *,
+    labels: Sequence[str],
+    xlabel: str,
+    smooth: float = 1.5,
+    ncols: int | None = None,
+    overlap: float = 1.8,
+    title: str | None = None,
+):
+    r"""Ridgelines: per layer, one Gaussian-smoothed histogram per epoch, offset by epoch
+    (the paper's fig. 3a for weights, fig. 4a for gradients).
+
+    Each curve is a density (area 1 over the bins), smoothed with a Gaussian of ``smooth`` bins;
+    within a panel all curves share one vertical scale, so that the tallest rises ``overlap``
+    offsets. The earliest epoch is at the bottom. A dashed line marks 0, to judge symmetry. The
+    x range is symmetric and covers the central 99.8% of every curve.
+
+    Args:
+        edges: bin edges ``(nb + 1,)``, common to every layer and epoch.
+        hists: counts ``(E, L, nb)``.
+        epochs: ``(E,)`` the epoch of each row.
+        labels: ``(L,)`` panel titles.
+        xlabel: the x-axis label (the bins' unit).
+
+    Returns:
+        ``(fig, axes)``, one axis per layer.
+    """
+    import matplotlib as mpl
+
+    hists = np.asarray(hists, dtype=float)
+    E, L, _ = hists.shape
+    centers = 0.5 * (edges[:-1] + edges[1:])
+    width = np.diff(edges)
+    fig, axes = _grid(L, ncols, (3.2, 2.6 + 0.12 * E))
+    cmap = mpl.colormaps["viridis"]
+    for l, ax in enumerate(axes):
+        dens = np.zeros((E, centers.size))
+        reach = 0.0
+        for e in range(E):
+            total = hists[e, l].sum()
+            if total > 0:
+                dens[e] = _smooth(hists[e, l], smooth) / (total * width)
+                cdf = np.cumsum(hists[e, l]) / total
+                lo = centers[min(np.searchsorted(cdf, 0.001), centers.size - 1)]
+                hi = centers[min(np.searchsorted(cdf, 0.999), centers.size - 1)]
+                reach = max(reach, abs(lo), abs(hi))
+        peak = dens.max()
+        scale = overlap / peak if peak > 0 else 1.0
+        for e in range(E):
+            color = cmap(e / max(E - 1, 1))
+            y = e + dens[e] * scale
+            ax.fill_between(centers, e, y, color=color, alpha=0.85, lw=0, zorder=2 * (E - e))
+            ax.plot(centers, y, color="k", lw=0.6, zorder=2 * (E - e) + 1)
+        ax.axvline(0.0, color="0.3", lw=0.7, ls="--", zorder=3 * E)
+        reach = max(reach * 1.1, 3.0 * float(np.max(width)), 1e-12)
+        ax.set_xlim(-reach, reach)
+        ax.set_ylim(-0.2, E - 1 + overlap + 0.3)
+        ax.set_yticks(np.arange(E), [str(ep) for ep in epochs], fontsize=7)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.set_title(labels[l], fontsize=8)
+        for side in ("top", "right", "left"):
+            ax.spines[side].set_visible(False)
+    for ax in axes[:: ncols or min(L, 4)]:
+        ax.set_ylabel("epoch")
+    for ax in axes[-(ncols or min(L, 4)) :]:
+        ax.set_xlabel(xlabel, fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig, axes
+
+
+def plot_layer_series(
+    epochs: Sequence[float],
+    panels: Mapping[str, np.ndarray],
+    *,
+    labels: Sequence[str],
+    reference: Mapping[str, float] | None = None,
+    title: str | None = None,
+):
+    """Per-layer scalars over epochs, one panel per quantity, one line per layer.
+
+    Args:
+        epochs: ``(E,)``.
+        panels: ``{y label: (E, L) values}``.
+        labels: ``(L,)`` layer names for the legend.
+        reference: ``{y label: value}`` drawn as a dashed horizontal line (e.g. 0.5, 0).
+
+    Layers whose values are all NaN are left out.
+
+    Returns:
+        ``(fig, axes)``.
+    """
+    import matplotlib as mpl
+
+    n = len(panels)
+    fig = Figure(figsize=(4.6 * n + 2.4, 3.8), layout="constrained")
+    axes = list(np.atleast_1d(fig.subplots(1, n)))
+    cmap = mpl.colormaps["plasma"]
+    for ax, (ylabel, values) in zip(axes, panels.items()):
+        values = np.atleast_2d(np.asarray(values, dtype=float))
+        L = values.shape[1]
+        for l in range(L):
+            if np.all(np.isnan(values[:, l])):
+                continue  # undefined for this layer (e.g. one neuron): no line, no legend entry
+            ax.plot(
+                epochs,
+                values[:, l],
+                "o-",
+                ms=3,
+                lw=1,
+                color=cmap(0.85 * l / max(L - 1, 1)),
+                label=labels[l],
+            )
+        if reference and ylabel in reference:
+            ax.axhline(reference[ylabel], color="0.4", ls="--", lw=0.8)
+        ax.set(xlabel="epoch", ylabel=ylabel)
+        ax.grid(alpha=0.3)
+    handles, names = axes[-1].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside right center", fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return fig, axes
+
+
+def plot_spectra(
+    spectra: Sequence[Sequence[np.ndarray]],
+    epochs: Sequence[int],
+    *,
+    labels: Sequence[str],
+    bands: Sequence[tuple[float, float] | None] | None = None,
+    ylabel: str = "eigenvalue",
+    ncols: int | None = None,
+    title: str | None = None,
+):
+    r"""Per layer, the sorted eigenvalues at each epoch against their rank (log y axis).
+
+    A flat curve is an isotropic spectrum; eigenvalues that rise above the rest over training
+    are correlated directions (Fok et al.'s broken symmetries). ``bands[l] = (lo, hi)`` shades a
+    reference range, e.g. the Marchenko–Pastur bulk of independent Gaussian rows (with
+    ``lo <= 0`` only the upper edge is drawn, dashed). Eigenvalues below ``1e-10`` times the
+    largest (numerically zero, e.g. beyond the rank) are not drawn.
+
+    Args:
+        spectra: ``spectra[e][l]``: eigenvalues of layer ``l`` at epoch ``e``, largest first.
+        epochs: ``(E,)``.
+        labels: ``(L,)`` panel titles.
+
+    Returns:
+        ``(fig, axes)``.
+    """
+    import matplotlib as mpl
+
+    E, L = len(spectra), len(labels)
+    fig, axes = _grid(L, ncols, (3.2, 2.6))
+    cmap = mpl.colormaps["viridis"]
+    for l, ax in enumerate(axes):
+        if all(np.size(spectra[e][l]) < 2 for e in range(E)):
+            ax.set_title(labels[l], fontsize=8)
+            ax.text(
+                0.5,
+                0.5,
+                "one neuron:\nno correlations",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                fontsize=8,
+                color="0.4",
+            )
+            ax.set_xticks([])
+            ax.set_yticks([])
+            continue
+        for e in range(E):
+            lam = np.asarray(spectra[e][l], dtype=float)
+            rank = np.arange(1, lam.size + 1)
+            floor = 1e-10 * np.max(lam, initial=0.0)
+            ax.plot(
+                rank,
+                np.where(lam > floor, lam, np.nan),
+                color=cmap(e / max(E - 1, 1)),
+                lw=1,
+                label=f"epoch {epochs[e]}",
+            )
+        if bands is not None and bands[l] is not None:
+            lo, hi = bands[l]
+            if lo > 0:
+                ax.axhspan(lo, hi, color="0.85", zorder=0)
+            else:
+                ax.axhline(hi, color="0.5", ls="--", lw=0.8, zorder=0)
+        ax.set_yscale("log")
+        ax.set_title(labels[l], fontsize=8)
+        ax.tick_params(which="both", labelsize=7)
+        ax.grid(alpha=0.3, which="both")
+    nc = ncols or min(L, 4)
+    for ax in axes[::nc]:
+        ax.set_ylabel(ylabel, fontsize=8)
+    for ax in axes[-nc:]:
+        ax.set_xlabel("rank", fontsize=8)
+    axes[0].legend(fontsize=6)
+    if title:
+        fig.suptitle(title)
+    return fig, axes

@@ -1,0 +1,409 @@
+r"""What ``umwelt train`` records about a network while it learns (THEORY.md §4, §7).
+
+Every function here is generic over any model whose weights are ``nn.Linear`` / ``nn.Conv2d``
+layers (bias-free) and whose gates are :class:`umwelt.nn.gate.Gate` modules listed in
+``model.gates`` (the gated MLP and the VGG nets alike). Full-data quantities work on this
+rank's shard of the data and all-reduce sums and counts (:mod:`sim.distributed`), so under
+``torchrun`` they equal the single-process values.
+
+Per epoch (``metrics.jsonl``), from one pass over the training set (:func:`full_gradient`):
+
+* the training risk :math:`R = \frac1n\sum_i \ell(y_i f(x_i))` and accuracy, in the model's gate
+  mode (in ``"sample"`` mode each example's gates are drawn once: a one-draw Monte Carlo
+  estimate of the risk);
+* the gradient :math:`\nabla_\theta R` of that same pass and the plasticity order parameter
+  :math:`\eta\|\nabla_\theta R\|^2` (eq. 15).
+
+At the observed epochs (``observations/epoch_XXXX.npz``, :func:`observe`), per weight layer
+:math:`l` (in the order of ``model.modules()``):
+
+* **weight histograms on fixed bins** (fig. 3a): entries of :math:`W_l` in units of
+  :math:`u_l`, the root mean square of the layer's weights *at initialization* (≈ the He
+  standard deviation :math:`g/\sqrt{\mathrm{fan_{in}}}`), on the bins :data:`WEIGHT_EDGES`
+  (``-8 … 8`` in steps of 0.1), identical at every epoch, plus counts below and above;
+* **gradient histograms** (fig. 4a): entries of :math:`\partial R/\partial W_l` in units of
+  their root mean square *at this epoch* (the gradient shrinks by orders of magnitude; its shape
+  is what is compared), on :data:`GRAD_EDGES`, with the unit saved;
+* **symmetry statistics** of weights and gradients (:func:`symmetry_statistics`): mean, std,
+  skewness, fraction of positive entries among the non-zero ones, the sign test's p-value
+  (binomial, :math:`P(+) = 1/2`) and the two-sample Kolmogorov–Smirnov p-value of
+  :math:`\{g\}` against :math:`\{-g\}` (a descriptive symmetry score: the two samples are not
+  independent, so read it as a distance, not an exact test);
+* **gate entropy and agreement with the ReLU gates** per gate layer (:func:`gate_statistics`);
+* **within-layer weight correlation spectra** (Fok et al., seed 001; THEORY.md §7,
+  :func:`correlation_spectra`): the eigenvalues of the Gram matrix
+  :math:`W W^\top/\mathrm{fan_{in}}` and of the correlation-coefficient matrix between the
+  layer's neurons (rows of ``weight`` reshaped to ``(n_out, fan_in)``: output units, or output
+  channels of a convolution), largest first, and the correlation spectrum's participation ratio
+  :math:`(\sum\lambda)^2 / (n_{\rm out}\sum\lambda^2)` (1 when isotropic).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from sim import runio
+from sim.distributed import World, all_reduce_sum, shard_bounds
+
+__all__ = [
+    "GRAD_EDGES",
+    "WEIGHT_EDGES",
+    "correlation_spectra",
+    "evaluate",
+    "fixed_histogram",
+    "full_gradient",
+    "gate_statistics",
+    "load_observation",
+    "observe",
+    "save_observation",
+    "symmetry_statistics",
+    "using_generator",
+    "weight_layers",
+]
+
+#: Bin edges of the weight histograms, in units of each layer's initial RMS weight.
+WEIGHT_EDGES = np.linspace(-8.0, 8.0, 161)
+#: Bin edges of the gradient histograms, in units of each layer's RMS gradient entry.
+GRAD_EDGES = np.linspace(-8.0, 8.0, 161)
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The ``(name, module)`` of every ``nn.Linear`` and ``nn.Conv2d``, input side first."""
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear | nn.Conv2d)]
+
+
+def _output(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    f = model(x)
+    return f[:, 0] if f.ndim == 2 else f  # (B,)
+
+
+def _local_batches(n: int, batch_size: int, world: World) -> Iterator[slice]:
+    a, b = shard_bounds(n, world.rank, world.size)
+    for start in range(a, b, batch_size):
+        yield slice(start, min(start + batch_size, b))
+
+
+@contextlib.contextmanager
+def using_generator(model: nn.Module, generator: torch.Generator | None) -> Iterator[None]:
+    """Draw the gates from ``generator`` inside the block; restore each gate's own after."""
+    saved = [g.generator for g in model.gates]
+    try:
+        for g in model.gates:
+            g.generator = generator
+        yield
+    finally:
+        for g, s in zip(model.gates, saved, strict=True):
+            g.generator = s
+
+
+def full_gradient(
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    loss_fn: LossFn,
+    batch_size: int,
+    world: World,
+) -> tuple[list[torch.Tensor], dict[str, float]]:
+    r"""The gradient of the risk over the whole training set, with its loss and accuracy.
+
+    .. math::
+        \nabla_\theta R = \sum_{\text{batches } b} \frac{|b|}{n}\,\nabla_\theta
+        \bar\ell_b, \qquad \bar\ell_b = \frac1{|b|}\sum_{i\in b}\ell(y_i f(x_i)),
+
+    each rank summing over the batches of its shard of ``range(n)``, then all ranks adding
+    their sums. The model's gates are used as they are (mode, generator); ``.grad`` is not
+    touched.
+
+    Args:
+        X: inputs ``(n, ...)``; y: labels ``(n,)`` in ``{-1, +1}``, on the model's device.
+
+    Returns:
+        ``(grads, stats)``: one tensor per ``model.parameters()`` entry, and
+        ``{"loss": R, "acc": ..., "grad_sq": ‖∇R‖²}``.
+    """
+    n = X.shape[0]
+    params = [p for p in model.parameters() if p.requires_grad]
+    grads = [torch.zeros_like(p) for p in params]
+    stats = torch.zeros(2, dtype=torch.float64, device=X.device)  # loss sum, correct count
+    model.eval()
+    with torch.enable_grad():
+        for sl in _local_batches(n, batch_size, world):
+            xb, yb = X[sl], y[sl]
+            f = _output(model, xb)  # (b,)
+            batch = loss_fn(f, yb)
+            for g, d in zip(
+                grads,
+                torch.autograd.grad(batch * (xb.shape[0] / n), params, allow_unused=True),
+                strict=True,
+            ):
+                if d is not None:
+                    g += d
+            stats[0] += batch.detach().double() * xb.shape[0]
+            stats[1] += (f.detach() * yb > 0).sum()
+    all_reduce_sum([*grads, stats], world)
+    sq = sum((g.double() ** 2).sum() for g in grads)
+    return grads, {
+        "loss": stats[0].item() / n,
+        "acc": stats[1].item() / n,
+        "grad_sq": float(sq),
+    }
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    loss_fn: LossFn,
+    batch_size: int,
+    world: World,
+) -> dict[str, float]:
+    """Mean loss and accuracy (``y f > 0``; an output of 0 is wrong) over all of ``(X, y)``."""
+    n = X.shape[0]
+    stats = torch.zeros(2, dtype=torch.float64, device=X.device)
+    model.eval()
+    for sl in _local_batches(n, batch_size, world):
+        f = _output(model, X[sl])
+        stats[0] += loss_fn(f, y[sl]).double() * f.shape[0]
+        stats[1] += (f * y[sl] > 0).sum()
+    all_reduce_sum([stats], world)
+    return {"loss": stats[0].item() / n, "acc": stats[1].item() / n}
+
+
+@torch.no_grad()
+def gate_statistics(
+    model: nn.Module, X: torch.Tensor, *, batch_size: int, world: World
+) -> dict[str, np.ndarray]:
+    r"""Per gate layer: mean entropy (bits), agreement with the ReLU gates, fraction open.
+
+    For each batch, two forward passes with every gate recording: one in ``"relu"`` mode (the
+    :math:`T = 0` gates :math:`1[z > 0]` of these weights), one in ``"sample"`` mode at each
+    gate's temperature (drawn from the gates' current generators). The entropy of
+    :math:`\mathrm{Bern}(\sigma(z/T))` is taken at the sampled pass's logits
+    (:func:`umwelt.nn.gate.gate_entropy_bits`). Averages run over examples and units (a
+    convolution's gate layer has ``C·H·W`` units per example). Modes and recording are restored.
+
+    Returns:
+        ``{"gate_entropy", "gate_agreement", "gate_open"}``, float64 arrays ``(G,)``.
+    """
+    from umwelt.nn.gate import gate_entropy_bits
+
+    gates = list(model.gates)
+    G = len(gates)
+    sums = torch.zeros(4, G, dtype=torch.float64, device=X.device)  # H, agree, open, units
+    saved = [(g.mode, g.record) for g in gates]
+    model.eval()
+    try:
+        for sl in _local_batches(X.shape[0], batch_size, world):
+            xb = X[sl]
+            for g in gates:
+                g.mode, g.record = "relu", True
+            model(xb)
+            relu = [g.last_gates for g in gates]
+            for g in gates:
+                g.mode = "sample"
+            model(xb)
+            for l, (g, h0) in enumerate(zip(gates, relu, strict=True)):
+                sums[0, l] += gate_entropy_bits(g.last_logits, g.temperature).sum()
+                sums[1, l] += (g.last_gates == h0).sum()
+                sums[2, l] += g.last_gates.sum()
+                sums[3, l] += g.last_gates.numel()
+    finally:
+        for g, (mode, record) in zip(gates, saved, strict=True):
+            g.mode, g.record = mode, record
+            g.last_gates = g.last_logits = None
+    all_reduce_sum([sums], world)
+    s = sums.cpu().numpy()
+    units = np.where(s[3] > 0, s[3], np.nan)
+    return {
+        "gate_entropy": s[0] / units,
+        "gate_agreement": s[1] / units,
+        "gate_open": s[2] / units,
+    }
+
+
+def fixed_histogram(v: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """Counts of ``v`` in the bins ``edges`` and the numbers below and above them."""
+    counts, _ = np.histogram(v, bins=edges)
+    return counts.astype(np.int64), int(np.sum(v < edges[0])), int(np.sum(v > edges[-1]))
+
+
+def symmetry_statistics(v: np.ndarray) -> dict[str, float]:
+    r"""How symmetric about 0 the entries ``v`` are.
+
+    Returns:
+        ``mean``, ``std``, ``skewness`` (:math:`m_3/m_2^{3/2}`, NaN when all entries are
+        equal), ``frac_zero``, ``frac_pos`` (positive among the non-zero), ``sign_p`` (two-sided
+        binomial test of ``frac_pos = 1/2``), ``ks_stat`` and ``ks_p`` (two-sample KS of
+        ``v`` against ``-v``, asymptotic); NaN where undefined (no non-zero entries), and all
+        NaN when ``v`` has a non-finite entry.
+
+    >>> s = symmetry_statistics(np.array([-2.0, -1.0, 0.0, 1.0, 2.0]))
+    >>> (s["mean"], s["skewness"], s["frac_pos"], s["ks_stat"])
+    (0.0, 0.0, 0.5, 0.0)
+    """
+    from scipy import stats
+
+    v = np.asarray(v, dtype=np.float64).ravel()
+    if not np.all(np.isfinite(v)):  # a diverged net: nothing meaningful to test
+        return dict.fromkeys(
+            ("mean", "std", "skewness", "frac_zero", "frac_pos", "sign_p", "ks_stat", "ks_p"),
+            math.nan,
+        )
+    n = v.size
+    mean = float(v.mean()) if n else math.nan
+    c = v - mean
+    m2 = float(np.mean(c**2)) if n else math.nan
+    m3 = float(np.mean(c**3)) if n else math.nan
+    pos, neg = int(np.sum(v > 0)), int(np.sum(v < 0))
+    out = {
+        "mean": mean,
+        "std": math.sqrt(m2) if n else math.nan,
+        "skewness": m3 / m2**1.5 if n and m2 > 0 else math.nan,
+        "frac_zero": (n - pos - neg) / n if n else math.nan,
+        "frac_pos": pos / (pos + neg) if pos + neg else math.nan,
+        "sign_p": float(stats.binomtest(pos, pos + neg, 0.5).pvalue) if pos + neg else math.nan,
+        "ks_stat": math.nan,
+        "ks_p": math.nan,
+    }
+    if pos + neg:
+        ks = stats.ks_2samp(v, -v, method="asymp")
+        out["ks_stat"], out["ks_p"] = float(ks.statistic), float(ks.pvalue)
+    return out
+
+
+def correlation_spectra(weight: np.ndarray) -> dict[str, np.ndarray | float]:
+    r"""Spectra of the within-layer weight correlations (Fok et al.; THEORY.md §7).
+
+    With :math:`W` the weight reshaped to ``(n_out, fan_in)`` (row :math:`i`: the incoming
+    weights of neuron / output channel :math:`i`):
+
+    * ``gram``: eigenvalues of :math:`W W^\top / \mathrm{fan_{in}}`;
+    * ``corr``: eigenvalues of the correlation-coefficient matrix :math:`C_{ij}` of the rows
+      (each centred and scaled to unit norm; a row that is constant counts as zero);
+    * ``participation``: :math:`(\sum\lambda)^2 / (n_{\rm out}\sum\lambda^2)` of ``corr``, 1 for
+      an isotropic (permutation-symmetric, uncorrelated) layer, about :math:`1/n_{\rm out}` when
+      one direction dominates.
+
+    Eigenvalues are sorted, largest first; all NaN for a non-finite weight. Independent
+    Gaussian rows give a Marchenko–Pastur ``corr`` spectrum with ratio
+    :math:`n_{\rm out}/\mathrm{fan_{in}}`.
+
+    >>> s = correlation_spectra(np.eye(3))
+    >>> np.round(s["corr"], 6).tolist(), round(s["participation"], 6)
+    ([1.5, 1.5, 0.0], 0.666667)
+    """
+    W = np.asarray(weight, dtype=np.float64)
+    W = W.reshape(W.shape[0], -1)  # (n_out, fan_in)
+    n_out, fan_in = W.shape
+    if not np.all(np.isfinite(W)):  # a diverged net
+        nan = np.full(n_out, math.nan)
+        return {"gram": nan, "corr": nan.copy(), "participation": math.nan}
+    gram = np.linalg.eigvalsh(W @ W.T / fan_in)[::-1]  # (n_out,)
+    Wc = W - W.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(Wc, axis=1, keepdims=True)
+    U = np.divide(Wc, norm, out=np.zeros_like(Wc), where=norm > 0)
+    corr = np.clip(np.linalg.eigvalsh(U @ U.T)[::-1], 0.0, None)  # (n_out,)
+    sq = float(np.sum(corr**2))
+    part = float(np.sum(corr) ** 2 / (n_out * sq)) if sq > 0 and n_out > 1 else math.nan
+    return {"gram": gram.copy(), "corr": corr.copy(), "participation": part}
+
+
+_STATS = ("mean", "std", "skewness", "frac_zero", "frac_pos", "sign_p", "ks_stat", "ks_p")
+
+
+def observe(
+    epoch: int,
+    model: nn.Module,
+    layer_grads: list[torch.Tensor],
+    weight_units: np.ndarray,
+    gates: dict[str, np.ndarray],
+    scalars: dict[str, float],
+) -> dict[str, np.ndarray]:
+    """Everything recorded at one observed epoch, as arrays for one ``.npz``.
+
+    Args:
+        epoch: the epoch.
+        model: the network (its weight layers in :func:`weight_layers` order).
+        layer_grads: :math:`\\partial R/\\partial W_l` per weight layer, same order.
+        weight_units: ``(L,)`` initial RMS weight per layer (the histograms' unit).
+        gates: :func:`gate_statistics` of this epoch.
+        scalars: e.g. ``loss``, ``order_parameter``, stored as 0-d arrays.
+
+    Returns:
+        ``{name: array}``; keys are listed in the module docstring and the README. Per-layer
+        eigenvalue arrays are ``corr_eigs_XX`` / ``gram_eigs_XX`` (``XX`` = layer index).
+    """
+    layers = weight_layers(model)
+    L = len(layers)
+    obs: dict[str, np.ndarray] = {
+        "epoch": np.array(epoch),
+        "layer_names": np.array([n for n, _ in layers], dtype=np.str_),
+        "layer_shapes": np.array(
+            [list(m.weight.shape) + [1] * (4 - m.weight.ndim) for _, m in layers], dtype=np.int64
+        ),
+        "weight_edges": WEIGHT_EDGES,
+        "grad_edges": GRAD_EDGES,
+        "weight_unit": np.asarray(weight_units, dtype=np.float64),
+    }
+    nb = len(WEIGHT_EDGES) - 1
+    arrays = {key: np.zeros((L, nb), dtype=np.int64) for key in ("weight_hist", "grad_hist")} | {
+        key: np.zeros(L, dtype=np.int64)
+        for key in ("weight_under", "weight_over", "grad_under", "grad_over")
+    }
+    arrays["grad_unit"] = np.zeros(L)
+    arrays["corr_participation"] = np.zeros(L)
+    for kind in ("weight", "grad"):
+        for s in _STATS:
+            arrays[f"{kind}_{s}"] = np.zeros(L)
+    for l, ((_, m), g) in enumerate(zip(layers, layer_grads, strict=True)):
+        w = m.weight.detach().to("cpu", torch.float64).numpy()
+        gv = g.detach().to("cpu", torch.float64).numpy().ravel()
+        unit = float(weight_units[l])
+        arrays["weight_hist"][l], arrays["weight_under"][l], arrays["weight_over"][l] = (
+            fixed_histogram(w.ravel() / unit, WEIGHT_EDGES)
+        )
+        rms = float(np.sqrt(np.mean(gv**2)))
+        arrays["grad_unit"][l] = rms
+        scaled = gv / rms if rms > 0 else gv
+        arrays["grad_hist"][l], arrays["grad_under"][l], arrays["grad_over"][l] = fixed_histogram(
+            scaled, GRAD_EDGES
+        )
+        for kind, v in (("weight", w.ravel()), ("grad", gv)):
+            for s, val in symmetry_statistics(v).items():
+                arrays[f"{kind}_{s}"][l] = val
+        spec = correlation_spectra(w)
+        obs[f"corr_eigs_{l:02d}"] = spec["corr"]
+        obs[f"gram_eigs_{l:02d}"] = spec["gram"]
+        arrays["corr_participation"][l] = spec["participation"]
+    obs.update(arrays)
+    obs.update({k: np.asarray(v, dtype=np.float64) for k, v in gates.items()})
+    obs.update({k: np.array(float(v)) for k, v in scalars.items()})
+    return obs
+
+
+def save_observation(path: Path, obs: dict[str, np.ndarray]) -> Path:
+    """Write ``obs`` as a compressed ``.npz``, atomically."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **obs)
+
+    return runio.atomic_write(path, write)
+
+
+def load_observation(path: Path) -> dict[str, np.ndarray]:
+    """An observation ``.npz`` as a dict (no pickles: ``allow_pickle=False``)."""
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}

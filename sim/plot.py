@@ -1,0 +1,213 @@
+r"""``umwelt plot RUN``: the paper's figures from a training run directory (THEORY.md §4, §7).
+
+Reads ``config.json``, ``metrics.jsonl`` and ``observations/epoch_XXXX.npz`` (nothing else; a
+run killed half-way plots what it has) and writes into ``RUN/figures/``:
+
+==========================  ===================================================================
+``weights_ridgeline.png``   fig. 3a: per layer, Gaussian-smoothed histograms of the weights at
+                            the observed epochs, offset by epoch, in units of the layer's RMS
+                            weight at initialization (fixed bins)
+``gradients_ridgeline.png`` fig. 4a: the same for the entries of the full-training-set
+                            gradient, in units of each epoch's RMS gradient entry
+``gradient_symmetry.png``   per layer over epochs: skewness, fraction of positive entries and
+                            the KS distance between ``g`` and ``-g``
+``order_parameter.png``     fig. 4b: :math:`\eta\|\nabla R\|^2` next to the training loss,
+                            log scale, every epoch
+``learning_curves.png``     fig. 8b: loss (log) and accuracy, training and test, every epoch
+``gates.png``               per gate layer: entropy (bits), agreement with the ReLU gates and
+                            the fraction of open gates
+``weight_correlations.png`` Fok et al.: the within-layer correlation spectra (eigenvalue vs
+                            rank) at the observed epochs, Marchenko–Pastur bulk shaded
+``weight_isotropy.png``     per layer over epochs: participation ratio of that spectrum
+==========================  ===================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from sim import runio
+from umwelt.errors import ConfigError
+
+__all__ = ["FIGURES", "load_run", "make_figures"]
+
+FIGURES = (
+    "weights_ridgeline",
+    "gradients_ridgeline",
+    "gradient_symmetry",
+    "order_parameter",
+    "learning_curves",
+    "gates",
+    "weight_correlations",
+    "weight_isotropy",
+)
+
+
+def load_run(run_dir: Path | str) -> tuple[dict, list[dict], list[dict[str, np.ndarray]]]:
+    """``(config, metric rows, observations sorted by epoch)`` of a training run.
+
+    Raises:
+        ConfigError: when ``run_dir`` is not a training run directory or a file is unreadable.
+    """
+    from sim.observe import load_observation
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ConfigError(f"no run directory {str(run_dir)!r}")
+    try:
+        config = json.loads((run_dir / "config.json").read_text())
+        rows = runio.read_jsonl(run_dir / "metrics.jsonl")
+    except FileNotFoundError as e:
+        raise ConfigError(
+            f"{str(run_dir)!r} is not a train run directory: no {Path(e.filename).name}"
+        ) from None
+    except ValueError as e:
+        raise ConfigError(f"{str(run_dir)!r}: unreadable config or metrics ({e})") from None
+    if "model" not in config or "order_parameter" not in (rows[0] if rows else {}):
+        raise ConfigError(f"{str(run_dir)!r} is not a train run directory (umwelt train)")
+    obs = []
+    for path in sorted((run_dir / "observations").glob("epoch_*.npz")):
+        try:
+            obs.append(load_observation(path))
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"unreadable observation {str(path)!r}: {e}") from None
+    obs.sort(key=lambda o: int(o["epoch"]))
+    return config, rows, obs
+
+
+def _layer_labels(o: dict[str, np.ndarray]) -> list[str]:
+    out = []
+    for l, (name, shape) in enumerate(zip(o["layer_names"], o["layer_shapes"], strict=True)):
+        dims = [int(s) for s in shape]
+        while len(dims) > 2 and dims[-1] == 1:
+            dims.pop()
+        out.append(f"{l + 1}: {name} ({'×'.join(map(str, dims))})")
+    return out
+
+
+def _title(config: dict) -> str:
+    width = config.get("width", 1.0)
+    w = "" if width == 1.0 else f" ×{width:g}"
+    T = config.get("temperature")
+    return (
+        f"{config.get('model')}{w}, {Path(str(config.get('dataset'))).name}, "
+        f"T = {T}, {config.get('gate_mode')} gates, {config.get('loss')} loss"
+    )
+
+
+def make_figures(run_dir: Path | str) -> list[Path]:
+    """Write every figure that the run's files allow into ``run_dir/figures``; return the paths.
+
+    Raises:
+        ConfigError: when ``run_dir`` is not a training run directory.
+    """
+    from umwelt.plotting import (
+        plot_layer_series,
+        plot_learning_curves,
+        plot_order_parameter,
+        plot_ridgeline,
+        plot_spectra,
+    )
+
+    run_dir = Path(run_dir)
+    config, rows, obs = load_run(run_dir)
+    title = _title(config)
+    title3 = title.replace(", T =", "\nT =")  # for the narrow figures
+    figs = {}
+
+    epoch = [r["epoch"] for r in rows]
+
+    def col(key: str) -> np.ndarray:
+        return np.array([math.nan if r.get(key) is None else r[key] for r in rows], dtype=float)
+
+    figs["learning_curves"] = plot_learning_curves(
+        epoch,
+        loss={f"T = {config.get('temperature')}": {"train": col("loss"), "test": col("test_loss")}},
+        acc={
+            f"T = {config.get('temperature')}": {"train": col("train_acc"), "test": col("test_acc")}
+        },
+        title=f"loss and accuracy — {title}",
+    )[0]
+    figs["order_parameter"] = plot_order_parameter(
+        epoch,
+        {"training loss R": col("loss"), "order parameter η‖∇R‖²": col("order_parameter")},
+        title=f"plasticity order parameter and training loss\n{title3}",
+    )[0]
+    if obs:
+        ep = [int(o["epoch"]) for o in obs]
+        labels = _layer_labels(obs[-1])
+        figs["weights_ridgeline"] = plot_ridgeline(
+            obs[0]["weight_edges"],
+            np.stack([o["weight_hist"] for o in obs]),
+            ep,
+            labels=labels,
+            xlabel="weight / initial RMS weight of the layer",
+            title=f"weight distributions over training — {title}",
+        )[0]
+        figs["gradients_ridgeline"] = plot_ridgeline(
+            obs[0]["grad_edges"],
+            np.stack([o["grad_hist"] for o in obs]),
+            ep,
+            labels=labels,
+            xlabel="∂R/∂w / RMS of the layer's gradient",
+            title=f"gradient distributions over training (full training set) — {title}",
+        )[0]
+        figs["gradient_symmetry"] = plot_layer_series(
+            ep,
+            {
+                "skewness of ∂R/∂w": np.stack([o["grad_skewness"] for o in obs]),
+                "fraction of ∂R/∂w > 0 (non-zero)": np.stack([o["grad_frac_pos"] for o in obs]),
+                "KS distance of g and −g": np.stack([o["grad_ks_stat"] for o in obs]),
+            },
+            labels=labels,
+            reference={"skewness of ∂R/∂w": 0.0, "fraction of ∂R/∂w > 0 (non-zero)": 0.5},
+            title=f"gradient symmetry — {title}",
+        )[0]
+        G = len(obs[-1].get("gate_entropy", ()))
+        if G:
+            figs["gates"] = plot_layer_series(
+                ep,
+                {
+                    "gate entropy (bits per gate)": np.stack([o["gate_entropy"] for o in obs]),
+                    "agreement with the ReLU gates": np.stack([o["gate_agreement"] for o in obs]),
+                    "fraction of open gates": np.stack([o["gate_open"] for o in obs]),
+                },
+                labels=[f"gates after {lab}" for lab in labels[:G]],
+                reference={"agreement with the ReLU gates": 1.0},
+                title=f"gates on the training set (one draw at T) — {title}",
+            )[0]
+        L = len(labels)
+        bands = []
+        for shape in obs[-1]["layer_shapes"]:
+            n_out, fan_in = int(shape[0]), int(np.prod(shape[1:]))
+            q = n_out / fan_in  # the Marchenko–Pastur ratio; q ≥ 1: zero eigenvalues, edge only
+            lo = (1 - math.sqrt(q)) ** 2 if q < 1 else 0.0
+            bands.append((lo, (1 + math.sqrt(q)) ** 2) if n_out > 1 else None)
+        figs["weight_correlations"] = plot_spectra(
+            [[o[f"corr_eigs_{l:02d}"] for l in range(L)] for o in obs],
+            ep,
+            labels=labels,
+            bands=bands,
+            ylabel="eigenvalue (neuron correlations)",
+            title=f"within-layer weight correlation spectra (grey: Marchenko–Pastur bulk)\n{title}",
+        )[0]
+        figs["weight_isotropy"] = plot_layer_series(
+            ep,
+            {
+                "participation ratio of the correlation spectrum": np.stack(
+                    [o["corr_participation"] for o in obs]
+                )
+            },
+            labels=labels,
+            title=f"isotropy of within-layer correlations\n{title3}",
+        )[0]
+    written = []
+    for name, fig in figs.items():
+        path = run_dir / "figures" / f"{name}.png"
+        runio.atomic_write(path, lambda p, f=fig: f.savefig(p, format="png", dpi=110))
+        written.append(path)
+    return written
