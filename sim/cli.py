@@ -221,6 +221,12 @@ def train(
         int | None,
         typer.Option(help=_opt("Batch of the full-data measurements.", _TR.eval_batch_size)),
     ] = None,
+    stop_at_zero_loss: Annotated[
+        bool | None,
+        typer.Option(
+            "--stop-at-zero-loss", help="Stop once the training risk is exactly 0 (converged)."
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="New run directory (default: runs/train-<time>).")
     ] = None,
@@ -265,6 +271,7 @@ def train(
         "observe_at": observe_at,
         "checkpoint_every": checkpoint_every,
         "eval_batch_size": eval_batch_size,
+        "stop_at_zero_loss": stop_at_zero_loss,
         "out": out,
     }
     given = {k: v for k, v in given.items() if v is not None}

@@ -103,6 +103,7 @@ class TrainConfig:
     observe_at: tuple[int, ...] | None = None  # None: PAPER_OBSERVE_AT ≤ epochs, and the last
     checkpoint_every: int = 0  # also checkpoint every K steps within an epoch (0: epoch ends)
     eval_batch_size: int = 500  # examples per batch of the full-data passes
+    stop_at_zero_loss: bool = False  # stop once the training risk is exactly 0 (converged)
     out: Path | None = None  # run directory; default runs/train-<time>
 
     def validated(self, *, resume: bool = False) -> TrainConfig:
@@ -693,7 +694,8 @@ def _run(cfg, world, device_name, resume, on_epoch, on_step, figures) -> TrainRe
             t.append(time.perf_counter())
             row, grads = tr.measure(epoch, epoch_loss)
             t.append(time.perf_counter())
-            if epoch in cfg.observe_at:
+            converged = cfg.stop_at_zero_loss and row["loss"] == 0.0
+            if epoch in cfg.observe_at or converged:
                 tr.observe(epoch, row, grads)
             t.append(time.perf_counter())
             del grads
@@ -713,6 +715,9 @@ def _run(cfg, world, device_name, resume, on_epoch, on_step, figures) -> TrainRe
             if not (math.isfinite(row["loss"]) and math.isfinite(row["grad_norm"])):
                 status = f"diverged at epoch {epoch} (non-finite loss or gradient); lower --lr"
                 break
+            if converged:
+                status = f"converged at epoch {epoch} (zero training risk)"
+                break
     except BaseException as e:
         status = "interrupted" if isinstance(e, KeyboardInterrupt) else f"failed: {e!r}"
         raise
@@ -720,7 +725,7 @@ def _run(cfg, world, device_name, resume, on_epoch, on_step, figures) -> TrainRe
         if world.is_main and tr.rows:
             result.summary = tr.summary(status)
             runio.write_json(run_dir / "summary.json", result.summary)
-            if figures and (status == "completed" or status.startswith("diverged")):
+            if figures and status.startswith(("completed", "converged", "diverged")):
                 from sim.plot import make_figures
 
                 make_figures(run_dir)

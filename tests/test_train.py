@@ -295,3 +295,22 @@ def test_a_diverging_run_stops_cleanly(tmp_path):
     assert [r["epoch"] for r in res.metrics] == [0, 1] and res.metrics[1]["loss"] != 0.0
     rows = _rows(tmp_path / "boom")
     assert rows[1]["loss"] is None  # NaN is written as null
+
+
+def test_stop_at_zero_loss_ends_a_converged_run(tmp_path):
+    cfg = replace(
+        TINY,
+        model="mlp:32,32",
+        epochs=200,
+        lr=0.05,
+        observe_at=(0,),
+        stop_at_zero_loss=True,
+        out=tmp_path / "conv",
+    )
+    res = run(cfg, figures=False)
+    last = res.metrics[-1]
+    assert last["loss"] == 0.0 and last["order_parameter"] == 0.0 and last["train_acc"] == 1.0
+    assert 0 < last["epoch"] < 200
+    assert all(r["loss"] > 0 for r in res.metrics[:-1])  # it stopped at the first zero
+    assert res.summary["status"] == f"converged at epoch {last['epoch']} (zero training risk)"
+    assert (tmp_path / "conv" / "observations" / f"epoch_{last['epoch']:04d}.npz").is_file()
