@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from sim import runio
+from umwelt._checks import check_fraction, check_int, check_positive
 from umwelt.errors import ConfigError
 from umwelt.gates import check_temperature
 from umwelt.network import parse_widths
@@ -69,24 +70,6 @@ class SimulateConfig:
         T = check_temperature(self.temperature)
         hidden = parse_widths(self.hidden, what="hidden widths")
 
-        def positive_int(name: str, v: Any) -> int:
-            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
-            return int(v)
-
-        def positive_float(name: str, v: Any) -> float:
-            try:
-                f = float(v)
-            except (TypeError, ValueError):
-                raise ConfigError(f"{name} must be a finite number > 0, got {v!r}") from None
-            if not (math.isfinite(f) and f > 0):
-                raise ConfigError(f"{name} must be a finite number > 0, got {v!r}")
-            return f
-
-        if not (isinstance(self.momentum, int | float) and 0 <= self.momentum < 1):
-            raise ConfigError(f"momentum must be in [0, 1), got {self.momentum!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"seed must be an integer ≥ 0, got {self.seed!r}")
         get_loss(self.loss)
         resolve_device(self.device)
         resolve_dtype(self.dtype)
@@ -95,12 +78,13 @@ class SimulateConfig:
             self,
             temperature=T,
             hidden=hidden,
-            epochs=positive_int("epochs", self.epochs),
-            batch_size=positive_int("batch size", self.batch_size),
-            samples=positive_int("samples", self.samples),
-            lr=positive_float("learning rate", self.lr),
-            gain=positive_float("gain", self.gain),
-            momentum=float(self.momentum),
+            epochs=check_int("epochs", self.epochs),
+            batch_size=check_int("batch size", self.batch_size),
+            samples=check_int("samples", self.samples),
+            lr=check_positive("learning rate", self.lr),
+            gain=check_positive("gain", self.gain),
+            momentum=check_fraction("momentum", self.momentum),
+            seed=check_int("seed", self.seed, 0),
             out=out,
         )
 

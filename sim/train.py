@@ -61,6 +61,7 @@ from typing import Any
 import numpy as np
 
 from sim import runio
+from umwelt._checks import check_fraction, check_int, check_positive
 from umwelt.errors import ConfigError
 
 __all__ = [
@@ -118,20 +119,6 @@ class TrainConfig:
         from umwelt.nn.gate import check_mode
         from umwelt.nn.train import get_loss
 
-        def positive_int(name: str, v: Any, minimum: int = 1) -> int:
-            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < minimum:
-                raise ConfigError(f"{name} must be an integer ≥ {minimum}, got {v!r}")
-            return int(v)
-
-        def positive_float(name: str, v: Any) -> float:
-            try:
-                f = float(v)
-            except (TypeError, ValueError):
-                f = math.nan
-            if isinstance(v, bool) or not (math.isfinite(f) and f > 0):
-                raise ConfigError(f"{name} must be a finite number > 0, got {v!r}")
-            return f
-
         if not isinstance(self.model, str) or not self.model.strip():
             raise ConfigError(f"model must be a VGG preset or mlp:<widths>, got {self.model!r}")
         if self.dataset is None:
@@ -143,9 +130,9 @@ class TrainConfig:
             raise ConfigError(f"dataset must be a name, a spec or a path, got {self.dataset!r}")
         if self.classes is not None and (not isinstance(self.classes, str) or not self.classes):
             raise ConfigError(f"classes must be 'a,b' or a grouping name, got {self.classes!r}")
-        subset = None if self.subset is None else positive_int("subset", self.subset, 2)
+        subset = None if self.subset is None else check_int("subset", self.subset, 2)
         subset_test = (
-            None if self.subset_test is None else positive_int("subset test", self.subset_test, 2)
+            None if self.subset_test is None else check_int("subset test", self.subset_test, 2)
         )
         noise = self.label_noise
         if noise is not None:
@@ -155,10 +142,8 @@ class TrainConfig:
                 noise = math.nan
             if not 0.0 <= noise <= 1.0:
                 raise ConfigError(f"label noise must be in [0, 1], got {self.label_noise!r}")
-        if not (isinstance(self.momentum, int | float) and 0 <= self.momentum < 1):
-            raise ConfigError(f"momentum must be in [0, 1), got {self.momentum!r}")
-        seed = positive_int("seed", self.seed, 0)
-        epochs = positive_int("epochs", self.epochs, 0)
+        seed = check_int("seed", self.seed, 0)
+        epochs = check_int("epochs", self.epochs, 0)
         check_mode(self.gate_mode)
         get_loss(self.loss)
         resolve_device(self.device)
@@ -180,20 +165,20 @@ class TrainConfig:
             self,
             model=self.model.strip(),
             dataset=dataset,
-            width=positive_float("width", self.width),
+            width=check_positive("width", self.width),
             subset=subset,
             subset_test=subset_test,
             label_noise=noise,
             temperature=check_temperature(self.temperature),
             epochs=epochs,
-            lr=positive_float("learning rate", self.lr),
-            momentum=float(self.momentum),
-            batch_size=positive_int("batch size", self.batch_size),
-            gain=positive_float("gain", self.gain),
+            lr=check_positive("learning rate", self.lr),
+            momentum=check_fraction("momentum", self.momentum),
+            batch_size=check_int("batch size", self.batch_size),
+            gain=check_positive("gain", self.gain),
             seed=seed,
             observe_at=_observe_epochs(self.observe_at, epochs),
-            checkpoint_every=positive_int("checkpoint every", self.checkpoint_every, 0),
-            eval_batch_size=positive_int("eval batch size", self.eval_batch_size),
+            checkpoint_every=check_int("checkpoint every", self.checkpoint_every, 0),
+            eval_batch_size=check_int("eval batch size", self.eval_batch_size),
             out=out,
         )
 

@@ -20,12 +20,12 @@ parameter :math:`\eta\|\nabla_\theta R\|^2` (eq. 15) and per-layer gate statisti
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
+from umwelt._checks import check_fraction, check_int, check_positive
 from umwelt.errors import ConfigError, ShapeError
 from umwelt.nn.gate import gate_entropy_bits
 
@@ -74,22 +74,6 @@ def get_loss(name: str) -> LossFn:
         raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {name!r}") from None
 
 
-def _check_lr(lr: float) -> float:
-    try:
-        v = float(lr)
-    except (TypeError, ValueError):
-        raise ConfigError(f"learning rate must be a finite number > 0, got {lr!r}") from None
-    if not (math.isfinite(v) and v > 0):
-        raise ConfigError(f"learning rate must be a finite number > 0, got {lr!r}")
-    return v
-
-
-def _check_batch_size(batch_size: int) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"batch size must be a positive integer, got {batch_size!r}")
-    return batch_size
-
-
 def _check_data(X: torch.Tensor, y: torch.Tensor) -> int:
     if X.ndim < 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
         raise ShapeError(
@@ -111,13 +95,8 @@ def make_optimizer(model: nn.Module, lr: float, momentum: float = 0.0) -> torch.
     Raises:
         ConfigError: unless ``lr`` is finite and > 0 and ``0 ≤ momentum < 1``, naming the value.
     """
-    lr = _check_lr(lr)
-    try:
-        m = float(momentum)
-    except (TypeError, ValueError):
-        raise ConfigError(f"momentum must be a number in [0, 1), got {momentum!r}") from None
-    if not (0.0 <= m < 1.0):
-        raise ConfigError(f"momentum must be a number in [0, 1), got {momentum!r}")
+    lr = check_positive("learning rate", lr)
+    m = check_fraction("momentum", momentum)
     return torch.optim.SGD(model.parameters(), lr=lr, momentum=m)
 
 
@@ -161,7 +140,7 @@ def train_epoch(
         The mean of the minibatch losses weighted by their sizes (each taken before its step).
     """
     loss_fn = get_loss(loss)
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_int("batch size", batch_size)
     n = _check_data(X, y)
     if order.shape != (n,):
         raise ShapeError(
@@ -198,7 +177,7 @@ def evaluate(
         ``{"loss": ..., "acc": ...}``.
     """
     loss_fn = get_loss(loss)
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_int("batch size", batch_size)
     n = _check_data(X, y)
     total = torch.zeros((), dtype=torch.float64, device=X.device)
     correct = torch.zeros((), dtype=torch.int64, device=X.device)
@@ -232,9 +211,9 @@ def order_parameter(
     Returns:
         :math:`\eta \sum_\theta (\partial R / \partial\theta)^2` as a float.
     """
-    lr = _check_lr(lr)
+    lr = check_positive("learning rate", lr)
     loss_fn = get_loss(loss)
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_int("batch size", batch_size)
     n = _check_data(X, y)
     params = [p for p in model.parameters() if p.requires_grad]
     grads = [torch.zeros_like(p) for p in params]
@@ -268,7 +247,7 @@ def gate_statistics(
     Returns:
         ``{"gate_entropy": [...], "gate_agreement": [...]}``, ``L - 1`` floats each.
     """
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_int("batch size", batch_size)
     if X.ndim < 2 or X.shape[0] == 0:
         raise ShapeError(f"X must be a non-empty (n, ...) tensor, got shape {tuple(X.shape)}")
     n = X.shape[0]

@@ -60,6 +60,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from umwelt._checks import check_positive
 from umwelt.errors import ConfigError, ShapeError
 from umwelt.gates import check_temperature
 from umwelt.nn.gate import Gate, check_mode
@@ -140,15 +141,7 @@ class VGGArchitecture:
 
 def check_width(width: float) -> float:
     """Return the width multiplier as a float unless it is not a finite number > 0."""
-    if isinstance(width, bool):
-        raise ConfigError(f"width multiplier must be a finite number > 0, got {width!r}")
-    try:
-        w = float(width)
-    except (TypeError, ValueError):
-        raise ConfigError(f"width multiplier must be a finite number > 0, got {width!r}") from None
-    if not (math.isfinite(w) and w > 0):
-        raise ConfigError(f"width multiplier must be a finite number > 0, got {width!r}")
-    return w
+    return check_positive("width multiplier", width)
 
 
 def scale_width(n: int, width: float, layer: str, unit: str = "channels") -> int:
