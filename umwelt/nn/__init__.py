@@ -5,7 +5,14 @@ device-agnostic (pass ``device=``) and works in float32 and float64; the numpy e
 (:mod:`umwelt.network`) is its float64 oracle.
 """
 
-from umwelt.nn.gate import GATE_MODES, Gate, check_mode, gate_entropy_bits, scaled_logits
+from umwelt.nn.gate import (
+    GATE_MODES,
+    Gate,
+    GatedModel,
+    check_mode,
+    gate_entropy_bits,
+    scaled_logits,
+)
 from umwelt.nn.mlp import GatedMLP, build_mlp, relu_reference_mlp
 from umwelt.nn.models import MODEL_PRESETS, FlatMLP, build_model, count_parameters
 from umwelt.nn.train import (
@@ -34,6 +41,7 @@ __all__ = [
     "LOSSES",
     "Gate",
     "GatedMLP",
+    "GatedModel",
     "build_mlp",
     "check_mode",
     "epoch_order",

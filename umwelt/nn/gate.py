@@ -31,7 +31,14 @@ from torch import nn
 from umwelt.errors import ConfigError
 from umwelt.gates import check_temperature
 
-__all__ = ["GATE_MODES", "Gate", "check_mode", "gate_entropy_bits", "scaled_logits"]
+__all__ = [
+    "GATE_MODES",
+    "Gate",
+    "GatedModel",
+    "check_mode",
+    "gate_entropy_bits",
+    "scaled_logits",
+]
 
 GATE_MODES: tuple[str, ...] = ("sample", "mean", "relu")
 
@@ -191,3 +198,56 @@ class Gate(nn.Module):
     def _keep(self, h: torch.Tensor | None, z: torch.Tensor) -> None:
         self.last_gates = h
         self.last_logits = z.detach()
+
+
+class GatedModel(nn.Module):
+    """Base of the networks whose hidden layers are :class:`Gate` modules sharing one temperature
+    and one mode (:class:`~umwelt.nn.mlp.GatedMLP`, :class:`~umwelt.nn.vgg.GatedVGG`).
+
+    A subclass fills :attr:`gates` (a ``ModuleList`` of :class:`Gate`) and calls
+    :meth:`set_temperature` and :meth:`set_mode` once; the setters change every gate together.
+    """
+
+    gates: nn.ModuleList
+
+    @property
+    def temperature(self) -> float:
+        """The gates' common temperature (set it with :meth:`set_temperature`)."""
+        return self._temperature
+
+    @property
+    def mode(self) -> str:
+        """The gates' common mode (set it with :meth:`set_mode`)."""
+        return self._mode
+
+    def set_mode(self, mode: str):
+        """Set every gate's mode (``"sample"``, ``"mean"`` or ``"relu"``); returns ``self``."""
+        self._mode = check_mode(mode)
+        for g in self.gates:
+            g.mode = mode
+        return self
+
+    def set_temperature(self, T: float):
+        """Set every gate's temperature; returns ``self``."""
+        self._temperature = check_temperature(T)
+        for g in self.gates:
+            g.temperature = self._temperature
+        return self
+
+    def set_generator(self, generator: torch.Generator | None):
+        """Use ``generator`` (on the parameters' device, or ``None``) for all gate noise."""
+        if generator is not None:
+            dev = next(self.parameters()).device
+            if generator.device.type != dev.type:
+                raise ConfigError(
+                    f"the gate generator is on {generator.device} but the model is on {dev}"
+                )
+        for g in self.gates:
+            g.generator = generator
+        return self
+
+    def set_record(self, record: bool):
+        """Make every gate keep (or stop keeping) its last gates and logits; returns ``self``."""
+        for g in self.gates:
+            g.record = bool(record)
+        return self

@@ -22,7 +22,7 @@ from torch import nn
 from umwelt.errors import ConfigError, ShapeError
 from umwelt.gates import check_temperature
 from umwelt.network import LayeredNetwork, parse_widths
-from umwelt.nn.gate import Gate, check_mode
+from umwelt.nn.gate import Gate, GatedModel, check_mode
 
 __all__ = ["GatedMLP", "build_mlp", "relu_reference_mlp"]
 
@@ -36,7 +36,7 @@ def _check_widths(widths: Sequence[int] | str) -> tuple[int, ...]:
     return ws
 
 
-class GatedMLP(nn.Module):
+class GatedMLP(GatedModel):
     r"""Bias-free MLP with gates at temperature ``T`` after every hidden layer.
 
     The constructor sets every weight to zero (it draws nothing); use :func:`build_mlp` (seeded
@@ -92,48 +92,6 @@ class GatedMLP(nn.Module):
     def depth(self) -> int:
         """Number of weight layers ``L``."""
         return len(self.linears)
-
-    @property
-    def temperature(self) -> float:
-        """The gates' common temperature (set it with :meth:`set_temperature`)."""
-        return self._temperature
-
-    @property
-    def mode(self) -> str:
-        """The gates' common mode (set it with :meth:`set_mode`)."""
-        return self._mode
-
-    def set_mode(self, mode: str) -> GatedMLP:
-        """Set every gate's mode (``"sample"``, ``"mean"`` or ``"relu"``); returns ``self``."""
-        self._mode = check_mode(mode)
-        for g in self.gates:
-            g.mode = mode
-        return self
-
-    def set_temperature(self, T: float) -> GatedMLP:
-        """Set every gate's temperature; returns ``self``."""
-        self._temperature = check_temperature(T)
-        for g in self.gates:
-            g.temperature = self._temperature
-        return self
-
-    def set_generator(self, generator: torch.Generator | None) -> GatedMLP:
-        """Use ``generator`` (on the parameters' device, or ``None``) for all gate noise."""
-        if generator is not None:
-            dev = self.linears[0].weight.device
-            if generator.device.type != dev.type:
-                raise ConfigError(
-                    f"the gate generator is on {generator.device} but the model is on {dev}"
-                )
-        for g in self.gates:
-            g.generator = generator
-        return self
-
-    def set_record(self, record: bool) -> GatedMLP:
-        """Make every gate keep (or stop keeping) its last gates and logits."""
-        for g in self.gates:
-            g.record = bool(record)
-        return self
 
     # -- forward passes --------------------------------------------------------------------------
 

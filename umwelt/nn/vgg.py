@@ -63,7 +63,7 @@ from torch.nn import functional as F
 from umwelt._checks import check_positive
 from umwelt.errors import ConfigError, ShapeError
 from umwelt.gates import check_temperature
-from umwelt.nn.gate import Gate, check_mode
+from umwelt.nn.gate import Gate, GatedModel, check_mode
 
 __all__ = [
     "VGG_PRESETS",
@@ -273,7 +273,7 @@ def _he_normal_(weights: Sequence[torch.Tensor], seed: int, gain: float) -> None
 # -- the gated net -------------------------------------------------------------------------------
 
 
-class GatedVGG(nn.Module):
+class GatedVGG(GatedModel):
     r"""Bias-free VGG with a :class:`~umwelt.nn.gate.Gate` after every hidden layer.
 
     The same interface as :class:`~umwelt.nn.mlp.GatedMLP` (``gates``, ``temperature``,
@@ -362,48 +362,6 @@ class GatedVGG(nn.Module):
     def weight_layers(self) -> list[nn.Module]:
         """Every weight layer in order: the convolutions, then the linear layers."""
         return [*self.convs, *self.linears]
-
-    @property
-    def temperature(self) -> float:
-        """The gates' common temperature (set it with :meth:`set_temperature`)."""
-        return self._temperature
-
-    @property
-    def mode(self) -> str:
-        """The gates' common mode (set it with :meth:`set_mode`)."""
-        return self._mode
-
-    def set_mode(self, mode: str) -> GatedVGG:
-        """Set every gate's mode (``"sample"``, ``"mean"`` or ``"relu"``); returns ``self``."""
-        self._mode = check_mode(mode)
-        for g in self.gates:
-            g.mode = mode
-        return self
-
-    def set_temperature(self, T: float) -> GatedVGG:
-        """Set every gate's temperature; returns ``self``."""
-        self._temperature = check_temperature(T)
-        for g in self.gates:
-            g.temperature = self._temperature
-        return self
-
-    def set_generator(self, generator: torch.Generator | None) -> GatedVGG:
-        """Use ``generator`` (on the parameters' device, or ``None``) for all gate noise."""
-        if generator is not None:
-            dev = self.convs[0].weight.device
-            if generator.device.type != dev.type:
-                raise ConfigError(
-                    f"the gate generator is on {generator.device} but the model is on {dev}"
-                )
-        for g in self.gates:
-            g.generator = generator
-        return self
-
-    def set_record(self, record: bool) -> GatedVGG:
-        """Make every gate keep (or stop keeping) its last gates and logits."""
-        for g in self.gates:
-            g.record = bool(record)
-        return self
 
     def extra_repr(self) -> str:
         return f"preset={self.arch.preset!r}, width={self.arch.width}"
