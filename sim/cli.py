@@ -131,13 +131,15 @@ def exact(
 
 @app.command()
 def bench(
-    which: Annotated[str, typer.Argument(help="enumeration, training, vgg or all.")] = "all",
+    which: Annotated[
+        str, typer.Argument(help="enumeration, training, vgg, hessian or all.")
+    ] = "all",
     quick: Annotated[bool, typer.Option("--quick", help="Tiny sizes (seconds).")] = False,
 ) -> None:
     """Benchmarks that print speed ratios measured side by side in one run."""
     import importlib
 
-    names = ["enumeration", "training", "vgg"]
+    names = ["enumeration", "training", "vgg", "hessian"]
     if which not in (*names, "all"):
         _fail(UmweltError(f"unknown benchmark {which!r}; choose from {', '.join(names)}, all"))
     for name in names if which == "all" else [which]:

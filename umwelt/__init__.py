@@ -11,6 +11,7 @@ from umwelt.errors import (
     ConfigError,
     DataError,
     EnumerationLimitError,
+    NonFiniteError,
     ShapeError,
     UmweltError,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "EnumerationLimitError",
     "GateSample",
     "LayeredNetwork",
+    "NonFiniteError",
     "ShapeError",
     "UmweltError",
     "__version__",

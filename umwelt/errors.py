@@ -10,6 +10,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "EnumerationLimitError",
+    "NonFiniteError",
     "ShapeError",
     "UmweltError",
 ]
@@ -33,3 +34,7 @@ class DataError(UmweltError, ValueError):
 
 class EnumerationLimitError(UmweltError, ValueError):
     """An exact enumeration would visit more configurations than the stated limit."""
+
+
+class NonFiniteError(UmweltError, FloatingPointError):
+    """A computation gave NaN or inf (e.g. a Hessian-vector product of a diverged model)."""

@@ -1,0 +1,338 @@
+"""The Hessian operator against independent dense Hessians (float64), and its error paths.
+
+The oracle is ``torch.autograd.functional.hessian`` of the risk written out by hand as a
+function of the flat parameter vector, with the gates fixed: the numpy engine's ReLU gates at
+T = 0, the operator's stored sample at T > 0 (the oracle checks the products given the gates;
+the sample's law is checked separately).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from cases import TINY_WIDTHS, tiny_network
+from torch import nn
+from torch.nn import functional as F
+
+from umwelt.errors import ConfigError, NonFiniteError, ShapeError
+from umwelt.nn import GatedMLP
+from umwelt.nn.gate import Gate
+from umwelt.nn.hessian import DENSE_LIMIT, MatrixOperator, ModelHessian
+
+D = torch.float64
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny products: one thread avoids oversubscribing a shared machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+# -- shared helpers (also imported by the other test_hessian_* modules) ---------------------------
+
+
+def per_example_loss(f: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
+    if loss == "hinge":
+        return torch.clamp(1 - y * f, min=0)
+    return torch.log1p(torch.exp(-y * f))
+
+
+def data(n: int, shape: tuple[int, ...], seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, *shape, generator=g, dtype=D)
+    y = torch.where(torch.rand(n, generator=g, dtype=D) < 0.5, -1.0, 1.0).to(D)
+    return X, y
+
+
+def mlp(name: str, T: float, seed: int = 0) -> GatedMLP:
+    return GatedMLP.from_network(tiny_network(name, seed), temperature=T, dtype=D)
+
+
+def mlp_oracle(model: GatedMLP, X, y, gates, loss, weights=None) -> torch.Tensor:
+    """Dense Hessian of sum_i w_i loss_i with fixed ``gates`` ((n, n_l) each), by hand."""
+    shapes = [lin.weight.shape for lin in model.linears]
+    theta = torch.cat([lin.weight.detach().reshape(-1) for lin in model.linears])
+    w = torch.full((X.shape[0],), 1.0 / X.shape[0], dtype=D) if weights is None else weights
+
+    def risk(th):
+        Ws = [p.reshape(s) for p, s in zip(th.split([math.prod(s) for s in shapes]), shapes)]
+        a = X
+        for l, W in enumerate(Ws):
+            z = a @ W.T  # (n, n_l)
+            a = z * gates[l].to(D) if l < len(Ws) - 1 else z
+        return (w * per_example_loss(a[:, 0], y, loss)).sum()
+
+    return torch.autograd.functional.hessian(risk, theta)
+
+
+def relu_gates_numpy(model: GatedMLP, X: torch.Tensor) -> list[torch.Tensor]:
+    """The T = 0 gates from the numpy engine (independent of the torch model)."""
+    s = model.to_network().relu_sample(X.numpy())
+    return [torch.as_tensor(h) for h in s.gates]
+
+
+class TinyConv(nn.Module):
+    """Bias-free conv net: conv 1→2, gate, 2×2 max-pool, conv 2→2, gate, flatten, linear 8→1."""
+
+    def __init__(self, T: float, seed: int = 0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.conv1 = nn.Conv2d(1, 2, 3, padding=1, bias=False, dtype=D)
+        self.conv2 = nn.Conv2d(2, 2, 3, padding=1, bias=False, dtype=D)
+        self.lin = nn.Linear(8, 1, bias=False, dtype=D)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=g, dtype=D) * 0.8)
+        self.g1 = Gate(T)
+        self.g2 = Gate(T)
+
+    def forward(self, x):
+        a = F.max_pool2d(self.g1(self.conv1(x)), 2)  # (B, 2, 2, 2)
+        a = self.g2(self.conv2(a))  # (B, 2, 2, 2)
+        return self.lin(a.flatten(1))  # (B, 1)
+
+
+def conv_oracle(model: TinyConv, X, y, gates, loss) -> torch.Tensor:
+    """Dense Hessian of the conv net's risk with fixed gates, from F.conv2d by hand."""
+    ps = [model.conv1.weight, model.conv2.weight, model.lin.weight]
+    shapes = [p.shape for p in ps]
+    theta = torch.cat([p.detach().reshape(-1) for p in ps])
+
+    def risk(th):
+        W1, W2, W3 = (
+            p.reshape(s) for p, s in zip(th.split([math.prod(s) for s in shapes]), shapes)
+        )
+        a = F.max_pool2d(F.conv2d(X, W1, padding=1) * gates[0].to(D), 2)
+        a = F.conv2d(a, W2, padding=1) * gates[1].to(D)
+        f = a.flatten(1) @ W3.T
+        return per_example_loss(f[:, 0], y, loss).mean()
+
+    return torch.autograd.functional.hessian(risk, theta)
+
+
+def conv_relu_gates(model: TinyConv, X) -> list[torch.Tensor]:
+    with torch.no_grad():
+        z1 = F.conv2d(X, model.conv1.weight, padding=1)
+        z2 = F.conv2d(F.max_pool2d(torch.relu(z1), 2), model.conv2.weight, padding=1)
+    return [z1 > 0, z2 > 0]
+
+
+# -- products equal the dense oracle --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("loss", ["hinge", "logistic"])
+@pytest.mark.parametrize("T", [0.0, 0.5])
+@pytest.mark.parametrize("name", sorted(TINY_WIDTHS))
+def test_mlp_products_equal_dense_oracle(name, T, loss):
+    model = mlp(name, T)
+    X, y = data(5, (model.widths[0],))
+    op = ModelHessian(model, X, y, loss=loss, batch_size=2)  # batches of 2, 2, 1
+    gates = relu_gates_numpy(model, X) if T == 0 else op.gate_masks
+    H = mlp_oracle(model, X, y, gates, loss)
+    assert op.n == H.shape[0]
+    scale = H.abs().max().item() + 1e-300
+    assert (op.dense() - H).abs().max().item() <= 1e-12 * scale
+    v = torch.randn(op.n, dtype=D, generator=torch.Generator().manual_seed(3))
+    assert torch.allclose(op.matvec(v), H @ v, rtol=0, atol=1e-12 * scale * op.n)
+
+
+@pytest.mark.parametrize("loss", ["hinge", "logistic"])
+@pytest.mark.parametrize("T", [0.0, 0.7])
+def test_conv_products_equal_dense_oracle(T, loss):
+    model = TinyConv(T)
+    X, y = data(6, (1, 4, 4))
+    op = ModelHessian(model, X, y, loss=loss, batch_size=4)
+    gates = conv_relu_gates(model, X) if T == 0 else op.gate_masks
+    if T > 0:
+        assert [tuple(m.shape) for m in gates] == [(6, 2, 4, 4), (6, 2, 2, 2)]
+    H = conv_oracle(model, X, y, gates, loss)
+    assert op.n == 18 + 36 + 8
+    scale = H.abs().max().item()
+    assert scale > 0
+    assert (op.dense() - H).abs().max().item() <= 1e-12 * scale
+
+
+@pytest.mark.parametrize("T", [0.0, 0.6])
+def test_reverse_over_forward_gives_the_same_hessian(T):
+    X, y = data(5, (1, 4, 4))
+    a = ModelHessian(TinyConv(T), X, y, loss="logistic", batch_size=3)
+    b = ModelHessian(TinyConv(T), X, y, loss="logistic", ad="rev-over-fwd", batch_size=2)
+    Ha = a.dense()
+    assert (b.dense() - Ha).abs().max() <= 1e-13 * Ha.abs().max()
+    v = torch.linspace(-1, 1, a.n, dtype=D)
+    assert torch.allclose(b.matvec(v), a.matvec(v), rtol=0, atol=1e-13 * Ha.abs().max())
+    with pytest.raises(ConfigError, match="ad must be one of"):
+        ModelHessian(TinyConv(T), X, y, ad="double-backward")
+
+
+def test_operator_is_symmetric_and_deterministic():
+    model = mlp("4-3-3-2-1", 0.8)
+    X, y = data(9, (4,))
+    op = ModelHessian(model, X, y, loss="logistic", batch_size=4)
+    g = torch.Generator().manual_seed(0)
+    u, v = torch.randn(op.n, dtype=D, generator=g), torch.randn(op.n, dtype=D, generator=g)
+    Hu, Hv = op.matvec(u), op.matvec(v)
+    assert abs(u @ Hv - v @ Hu) <= 1e-13 * (u.norm() * Hv.norm())
+    assert torch.equal(op.matvec(v), Hv)  # bitwise: the gates are a fixed sample
+    V = torch.stack([u, v], dim=1)
+    assert torch.allclose(op.matmat(V), torch.stack([Hu, Hv], dim=1), rtol=0, atol=1e-14)
+    H = op.dense()
+    assert (H - H.T).abs().max() <= 1e-14 * H.abs().max()
+
+
+def test_unequal_batches_equal_one_batch_and_gate_sample_is_per_example():
+    model = mlp("3-4-3-1", 0.6)
+    X, y = data(7, (3,))
+    one = ModelHessian(model, X, y, loss="hinge")
+    three = ModelHessian(model, X, y, loss="hinge", batch_size=3)  # 3, 3, 1
+    for a, b in zip(one.gate_masks, three.gate_masks, strict=True):
+        assert torch.equal(a, b)  # the sample does not depend on the batching
+    assert (one.dense() - three.dense()).abs().max() <= 1e-14 * one.dense().abs().max()
+    sub = ModelHessian(model, X, y, indices=[5, 1, 2])
+    for a, b in zip(one.gate_masks, sub.gate_masks, strict=True):
+        assert torch.equal(a[[5, 1, 2]], b)  # nor on the other examples
+    other = ModelHessian(model, X, y, gate_seed=1)
+    assert any(not torch.equal(a, b) for a, b in zip(one.gate_masks, other.gate_masks))
+    again = ModelHessian(model, X, y, gate_masks=one.gate_masks, batch_size=2)
+    assert (again.dense() - one.dense()).abs().max() <= 1e-14 * one.dense().abs().max()
+
+
+def test_gate_sample_follows_the_gate_law():
+    model = mlp("5-5-1", 1e-12)  # T → 0: the sampled gates are the ReLU gates
+    X, y = data(40, (5,))
+    op = ModelHessian(model, X, y)
+    assert torch.equal(op.gate_masks[0], relu_gates_numpy(model, X)[0])
+    hot = ModelHessian(mlp("5-5-1", math.inf), X, y)  # T = ∞: p = 1/2
+    frac = hot.gate_masks[0].double().mean().item()
+    assert abs(frac - 0.5) < 4 * math.sqrt(0.25 / 200)
+
+
+def test_relu_gates_need_no_fixing_and_recording_state_is_kept():
+    model = mlp("3-4-3-1", 0.0)
+    model.set_record(True)
+    X, y = data(4, (3,))
+    model(X)
+    before = [g.last_gates.clone() for g in model.gates]
+    op = ModelHessian(model, X[:2], y[:2])
+    assert op.gate_masks == () and op.sampling_gates == ()
+    op.dense()
+    assert all(g.record for g in model.gates)
+    assert all(torch.equal(g.last_gates, b) for g, b in zip(model.gates, before))
+    assert all("forward" not in g.__dict__ for g in model.gates)
+
+
+def test_risk_gradient_outputs_and_per_example_products():
+    model = mlp("5-5-1", 0.4)
+    X, y = data(6, (5,))
+    op = ModelHessian(model, X, y, loss="logistic", batch_size=4)
+    gates = op.gate_masks
+    f_ref = model.forward_with_gates(X, gates)
+    assert torch.allclose(op.outputs(), f_ref, atol=1e-14)
+    assert op.risk() == pytest.approx(per_example_loss(f_ref, y, "logistic").mean().item())
+    theta = torch.cat([lin.weight.detach().reshape(-1) for lin in model.linears]).requires_grad_()
+    W1, W2 = theta[:25].reshape(5, 5), theta[25:].reshape(1, 5)
+    f = ((X @ W1.T) * gates[0].to(D)) @ W2.T
+    (g_ref,) = torch.autograd.grad(per_example_loss(f[:, 0], y, "logistic").mean(), theta)
+    assert torch.allclose(op.gradient(), g_ref, atol=1e-14)
+    E = torch.eye(op.n, dtype=D)[:, [0, 7, 29]]
+    total = torch.zeros(op.n, 3, dtype=D)
+    for sl, P in op.per_example_hvp(E, example_chunk=4):  # (B, 3, N)
+        total += torch.einsum("b,bkn->nk", op.example_weights[sl], P)
+    assert torch.allclose(total, op.matmat(E), atol=1e-14)
+
+
+def test_scipy_export_and_float32():
+    model = mlp("3-4-3-1", 0.0)
+    X, y = data(5, (3,))
+    op = ModelHessian(model, X, y, loss="logistic")
+    A = op.to_scipy()
+    v = np.linspace(-1, 1, op.n)
+    assert A.shape == (op.n, op.n) and A.dtype == np.float64
+    np.testing.assert_allclose(A @ v, op.dense().numpy() @ v, atol=1e-14)
+    np.testing.assert_allclose(A.matmat(np.eye(op.n)[:, :2]), op.dense().numpy()[:, :2], atol=1e-14)
+    m32 = GatedMLP.from_network(model.to_network(), temperature=0.0, dtype=torch.float32)
+    op32 = ModelHessian(m32, X.float(), y.float(), loss="logistic")
+    assert op32.dtype == torch.float32 and op32.to_scipy().dtype == np.float32
+    H32 = op32.dense().double()
+    assert (H32 - H32.T).abs().max() <= 1e-6 * H32.abs().max()
+    assert (H32 - op.dense()).abs().max() <= 1e-5 * H32.abs().max()
+
+
+def test_matrix_operator_doctest_value():
+    op = MatrixOperator(np.array([[2.0, 1.0], [1.0, 3.0]]))
+    assert op.shape == (2, 2) and op.dtype == D
+    np.testing.assert_array_equal(op @ np.array([1.0, 1.0]), [3.0, 4.0])
+
+
+# -- error paths ---------------------------------------------------------------------------------
+
+
+def test_no_trainable_parameters_is_refused():
+    model = mlp("2-2-1", 0.0).requires_grad_(False)
+    X, y = data(3, (2,))
+    with pytest.raises(ConfigError, match="no trainable parameters"):
+        ModelHessian(model, X, y)
+    with pytest.raises(ConfigError, match="no trainable parameters"):
+        ModelHessian(nn.ReLU(), X, y)
+
+
+def test_dense_over_the_limit_names_the_count():
+    model = GatedMLP((80, 64, 1), temperature=0.0, dtype=D)  # N = 5,184 > 5,000
+    X, y = data(2, (80,))
+    op = ModelHessian(model, X, y)
+    assert op.n > DENSE_LIMIT
+    with pytest.raises(ConfigError, match="5,184 parameters, above the limit 5,000"):
+        op.dense()
+
+
+def test_non_finite_product_is_a_specific_error():
+    model = mlp("3-4-3-1", 0.0)
+    X, y = data(4, (3,))
+    with torch.no_grad():
+        model.linears[1].weight[0, 0] = float("nan")
+    op = ModelHessian(model, X, y, loss="logistic", context="epoch 12")
+    with pytest.raises(NonFiniteError, match=r"epoch 12.*linears\.1\.weight contain NaN"):
+        op.matvec(torch.ones(op.n, dtype=D))
+    assert issubclass(NonFiniteError, FloatingPointError)
+    good = ModelHessian(mlp("3-4-3-1", 0.0), X, y)
+    with pytest.raises(NonFiniteError, match="vector"):
+        good.matvec(torch.full((good.n,), math.inf, dtype=D))
+    with pytest.raises(NonFiniteError, match="not finite"):
+        MatrixOperator(torch.tensor([[math.inf]], dtype=D)).matvec(torch.ones(1, dtype=D))
+
+
+def test_bad_inputs_are_named():
+    model = mlp("3-4-3-1", 0.5)
+    X, y = data(4, (3,))
+    op = ModelHessian(model, X, y)
+    with pytest.raises(ShapeError, match=r"\(N,\) array with N = 27"):
+        op.matvec(torch.ones(5, dtype=D))
+    with pytest.raises(ConfigError, match="loss must be one of hinge, logistic"):
+        ModelHessian(model, X, y, loss="mse")
+    with pytest.raises(ShapeError, match="X must be"):
+        ModelHessian(model, X, y[:3])
+    with pytest.raises(ConfigError, match=r"labels must be -1 or \+1, got \[0.0\]"):
+        ModelHessian(model, X, y * 0 + torch.tensor([1.0, 0.0, 1.0, -1.0], dtype=D))
+    with pytest.raises(ConfigError, match="batch size"):
+        ModelHessian(model, X, y, batch_size=0)
+    with pytest.raises(ConfigError, match=r"indices must lie in \[0, 4\)"):
+        ModelHessian(model, X, y, indices=[0, 4])
+    with pytest.raises(ShapeError, match="expected 2 gate masks"):
+        ModelHessian(model, X, y, gate_masks=op.gate_masks[:1])
+    with pytest.raises(ConfigError, match="example_weights must be finite"):
+        ModelHessian(model, X, y, example_weights=torch.tensor([1.0, -1.0, 0.0, 0.0]))
+
+
+def test_doctests_of_the_hessian_modules():
+    import doctest
+    import importlib
+
+    for name in ("operator", "spectra", "checks", "entries"):
+        res = doctest.testmod(importlib.import_module(f"umwelt.nn.hessian.{name}"))
+        assert res.failed == 0 and res.attempted > 0, name
