@@ -139,7 +139,7 @@ def bench(
     """Benchmarks that print speed ratios measured side by side in one run."""
     import importlib
 
-    names = ["enumeration", "training", "vgg", "hessian"]
+    names = ["enumeration", "training", "vgg", "hessian", "circuits"]
     if which not in (*names, "all"):
         _fail(UmweltError(f"unknown benchmark {which!r}; choose from {', '.join(names)}, all"))
     for name in names if which == "all" else [which]:
@@ -229,6 +229,13 @@ def train(
             "--stop-at-zero-loss", help="Stop once the training risk is exactly 0 (converged)."
         ),
     ] = None,
+    hessian_at: Annotated[
+        str | None,
+        typer.Option(
+            help="Also analyse the Hessian (as umwelt hessian, default settings) at these "
+            "epochs, comma-separated; they are observed too."
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="New run directory (default: runs/train-<time>).")
     ] = None,
@@ -274,6 +281,7 @@ def train(
         "checkpoint_every": checkpoint_every,
         "eval_batch_size": eval_batch_size,
         "stop_at_zero_loss": stop_at_zero_loss,
+        "hessian_at": hessian_at,
         "out": out,
     }
     given = {k: v for k, v in given.items() if v is not None}
@@ -333,6 +341,247 @@ def plot(
         _fail(err)
     for p in paths:
         typer.echo(str(p))
+
+
+@app.command()
+def circuits(
+    widths: Annotated[
+        str | None, typer.Option(help="MLP widths, input first, output 1 (default 16,32,32,1).")
+    ] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="A run directory of `umwelt simulate` (or `umwelt train`)."),
+    ] = None,
+    which: Annotated[
+        str,
+        typer.Option(help="Checkpoint: init, finite_T or relu (simulate); init, last or an epoch."),
+    ] = "finite_T",
+    model: Annotated[
+        str | None,
+        typer.Option(help="A conv net: tiny-conv, or a VGG preset (vgg11, ...) at --width."),
+    ] = None,
+    width: Annotated[str, typer.Option(help="VGG width multiplier, e.g. 1/32.")] = "1/32",
+    graph: Annotated[
+        Path | None,
+        typer.Option(help='A circuit graph as JSON: {"edges": [[["x",0],[1,0],w], ...]}.'),
+    ] = None,
+    x: Annotated[
+        str | None, typer.Option("--x", help="One input: comma-separated values or a .npy file.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of weights, inputs, gates and samples.")] = 0,
+    inputs: Annotated[int, typer.Option(help="Number of inputs.")] = 4,
+    samples: Annotated[
+        int, typer.Option(help="Uniformly sampled circuits per order (ψ, Ω⁽¹⁾, Ω⁽²⁾).")
+    ] = 10_000,
+    temperature: Annotated[
+        float, typer.Option(help="Gate temperature T ≥ 0 (0: ReLU gates; else sampled).")
+    ] = 0.0,
+    pool: Annotated[
+        str, typer.Option(help="Max-pooling in conv circuits: select (winner only) or gate.")
+    ] = "select",
+    force_enumerate: Annotated[
+        bool,
+        typer.Option("--enumerate", help="Enumerate every circuit; refuse beyond --max-circuits."),
+    ] = False,
+    max_circuits: Annotated[
+        int, typer.Option(help="Memory budget: enumerate when inputs × circuits ≤ this.")
+    ] = 2**22,
+    checks: Annotated[int, typer.Option(help="Hessian entries checked against autograd.")] = 64,
+    circuit: Annotated[
+        int | None, typer.Option(help="Show the circuit of this index (first input).")
+    ] = None,
+    moments: Annotated[
+        bool, typer.Option("--moments", help="Also the assembly moments at init (eq. 20).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the fig. 3b histograms (PNG) and circuits.json.")
+    ] = None,
+) -> None:
+    """Basis circuits of a net: verify Σψ = f and its derivatives, measure circuit symmetry."""
+    import json
+
+    from sim.circuits import CircuitsConfig
+    from sim.circuits import run as run_circuits
+
+    cfg = CircuitsConfig(
+        widths=widths,
+        checkpoint=checkpoint,
+        which=which,
+        model=model,
+        width=width,
+        graph=graph,
+        x=x,
+        seed=seed,
+        inputs=inputs,
+        samples=samples,
+        temperature=temperature,
+        pool=pool,
+        force_enumerate=force_enumerate,
+        max_circuits=max_circuits,
+        checks=checks,
+        circuit=circuit,
+        moments=moments,
+        out=out,
+    )
+    try:
+        result = run_circuits(cfg)
+    except UmweltError as err:
+        _fail(err)
+    if as_json:
+        from sim.runio import to_jsonable
+
+        typer.echo(json.dumps(to_jsonable(result)))
+    else:
+        from sim.display import circuits_table
+
+        circuits_table(result)
+
+
+def _hessian_default(name: str):
+    """A default of :class:`sim.hessian.HessianConfig` (the options' defaults are the driver's)."""
+    from sim.hessian import HessianConfig
+
+    return getattr(HessianConfig(), name)
+
+
+@app.command()
+def hessian(
+    run_dir: Annotated[
+        Path, typer.Argument(metavar="RUN", help="A run directory of umwelt train or simulate.")
+    ],
+    epochs: Annotated[
+        str | None,
+        typer.Option(
+            help="Epochs to analyse, comma-separated (default: every checkpoint; a simulate run "
+            "has 0 = init.pt and its last epoch)."
+        ),
+    ] = None,
+    net: Annotated[
+        str, typer.Option(help="Simulate runs: finite_T (the net at T) or relu (its twin).")
+    ] = _hessian_default("net"),
+    subset: Annotated[
+        int | None, typer.Option(help="A fixed, seeded subset of the training set (default all).")
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option(help="Examples per batch of a product.")
+    ] = _hessian_default("batch_size"),
+    lanczos_steps: Annotated[
+        int | None, typer.Option(help="SLQ Lanczos steps k ≤ N (default min(80, N)).")
+    ] = None,
+    start_vectors: Annotated[
+        int, typer.Option(help="SLQ start vectors (bootstrapped for the bands).")
+    ] = _hessian_default("start_vectors"),
+    reorth: Annotated[
+        str, typer.Option(help="Re-orthogonalization: full (k×N memory) or none (3×N).")
+    ] = _hessian_default("reorth"),
+    extremes: Annotated[
+        str, typer.Option(help="Extreme eigenvalues by lanczos or eigsh.")
+    ] = _hessian_default("extremes"),
+    extreme_steps: Annotated[
+        int | None, typer.Option(help="Lanczos steps of the extremes (default min(80, N)).")
+    ] = None,
+    entries: Annotated[
+        int | None,
+        typer.Option(
+            "--entries",
+            help="Sampled entries K (default min(1000, admissible); 0: no entry statistics).",
+        ),
+    ] = None,
+    entry_columns: Annotated[
+        int | None,
+        typer.Option(help="Columns the entries lie in (cost: one pass per column; 0: uniform)."),
+    ] = _hessian_default("entry_columns"),
+    bootstrap: Annotated[
+        int, typer.Option(help="Bootstrap resamples of the examples (entries), ≥ 20.")
+    ] = _hessian_default("bootstrap"),
+    grid_bound: Annotated[
+        float | None,
+        typer.Option(help="Density grid [-b, b] (default 1.5 × the largest |λ| analysed)."),
+    ] = None,
+    grid_points: Annotated[
+        int, typer.Option(help="Points of the density grid.")
+    ] = _hessian_default("grid_points"),
+    smoothing: Annotated[
+        float, typer.Option(help="Density smoothing width in the symmetric-log coordinate.")
+    ] = _hessian_default("smoothing"),
+    seed: Annotated[
+        int, typer.Option(help="Seed of subset, gates, vectors, entries.")
+    ] = _hessian_default("seed"),
+    device: Annotated[
+        str, typer.Option(help="cpu, cuda, cuda:N (torchrun: cuda:LOCAL_RANK).")
+    ] = _hessian_default("device"),
+    dtype: Annotated[
+        str, typer.Option(help="float32, float64 or auto (float64 up to 10⁶ parameters).")
+    ] = _hessian_default("dtype"),
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Replace the run's earlier Hessian results.")
+    ] = False,
+    figures: Annotated[
+        bool, typer.Option("--figures/--no-figures", help="Write figures/hessian_*.png.")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars or table.")] = False,
+) -> None:
+    """Hessian spectra, sampled entries and their statistics at a run's checkpoints (figs. 6–8).
+
+    Writes RUN/hessian/epoch_XXXX.npz, RUN/hessian/hessian.jsonl and RUN/figures/hessian_*.png.
+    Under torchrun each process takes a shard of the examples; rank 0 writes.
+    """
+    import json
+
+    from sim.distributed import env_world
+    from sim.hessian import HessianConfig, inspect_run, output_dir
+    from sim.hessian import run as run_hessian
+
+    cfg = HessianConfig(
+        run=run_dir,
+        epochs=epochs,
+        net=net,
+        subset=subset,
+        batch_size=batch_size,
+        lanczos_steps=lanczos_steps,
+        start_vectors=start_vectors,
+        reorth=reorth,
+        extremes=extremes,
+        extreme_steps=extreme_steps,
+        entries=entries,
+        entry_columns=entry_columns or None,
+        bootstrap=bootstrap,
+        grid_bound=grid_bound,
+        grid_points=grid_points,
+        smoothing=smoothing,
+        seed=seed,
+        device=device,
+        dtype=dtype,
+        fresh=fresh,
+        figures=figures,
+    )
+    try:
+        world = env_world()
+        cfg = cfg.validated()
+        out = output_dir(inspect_run(cfg.run, cfg.net))
+        if quiet or not world.is_main:
+            rows = run_hessian(cfg)
+        else:
+            from sim.display import hessian_progress, hessian_table
+
+            with hessian_progress(f"hessian {cfg.run.name}") as bar:
+                rows = run_hessian(cfg, progress=bar)
+            if not as_json:
+                hessian_table(rows)
+    except UmweltError as err:
+        _fail(err)
+    except KeyboardInterrupt:
+        typer.echo("interrupted; the epochs finished so far are in RUN/hessian", err=True)
+        raise typer.Exit(code=130) from None
+    if world.is_main:
+        if as_json:
+            from sim.runio import to_jsonable
+
+            typer.echo(json.dumps(to_jsonable(rows)))
+        else:
+            typer.echo(f"hessian results: {out}")
 
 
 def main() -> None:

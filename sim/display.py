@@ -10,7 +10,14 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-__all__ = ["epoch_progress", "exact_table", "simulate_table", "train_progress", "train_table"]
+__all__ = [
+    "circuits_table",
+    "epoch_progress",
+    "exact_table",
+    "simulate_table",
+    "train_progress",
+    "train_table",
+]
 
 console = Console(stderr=True)
 
@@ -165,3 +172,166 @@ def train_table(result) -> None:
     ]:
         table.add_row(label, str(s.get(key)))
     Console().print(table)
+
+
+def circuits_table(r: dict) -> None:
+    """``umwelt circuits``: the identities' errors and the symmetry statistics per order."""
+    out = Console(highlight=False)
+    n = r["n_circuits"]
+    counts = r["n_circuits_per_input"]
+    count = f"{n:,}" if len(set(counts)) == 1 else f"{min(counts):,} to {max(counts):,}"
+    T = f"T = {r['temperature']:g}" if r["temperature"] else "ReLU gates"
+    out.print(
+        escape(
+            f"{r['net']['description']}: {count} circuits per input, {r['inputs']} inputs "
+            f"({r['input_source']}), {T}"
+        )
+    )
+    ident = Table(title=escape(f"identities, float64 ({r['method']})"))
+    for col in ("identity", "entries", "relative error"):
+        ident.add_column(col, justify="right" if col != "identity" else "left")
+
+    def err(v) -> str:
+        return "—" if v is None else f"{v:.2e}"
+
+    ident.add_row("Σψ = f(x)", str(r["inputs"]), err(r["sum_rel_error"]))
+    ident.add_row(
+        "ΣΩ⁽¹⁾ = ∂f/∂W (autograd)", f"{r['grad_entries_checked']:,}", err(r["grad_rel_error"])
+    )
+    ident.add_row(
+        "ΣΩ⁽²⁾ = ∂²f/∂W∂W' (autograd)",
+        str(r["hessian_entries_checked"]),
+        err(r["hessian_rel_error"]),
+    )
+    out.print(ident)
+    init = r.get("symmetry_init")
+    sym = Table(title=escape(f"circuit symmetry, {r['samples']:,} uniformly sampled per order"))
+    cols = ["order", "mean/std", "skewness", "P(>0 | ≠0)", "zeros", "p mirror-KS", "p Wilcoxon"]
+    for col in cols:
+        sym.add_column(col, justify="left" if col == "order" else "right")
+    names = {"psi": "ψ", "omega1": "Ω⁽¹⁾", "omega2": "Ω⁽²⁾"}
+    for o, s in r["symmetry"].items():
+        rows = [(names[o], s)]
+        if init and o in init:
+            rows = [(f"{names[o]} ({r['net'].get('which')})", s), (f"{names[o]} (init)", init[o])]
+        for label, v in rows:
+            sym.add_row(
+                label,
+                f"{v['mean_over_std']:+.4f}",
+                f"{v['skewness']:+.3f}",
+                f"{v['frac_positive']:.4f}",
+                f"{v['frac_zero']:.3f}",
+                f"{v['sym_test_pvalue']:.3g}",
+                f"{v['wilcoxon_pvalue']:.3g}",
+            )
+    out.print(sym)
+    out.print(
+        escape(
+            "p mirror-KS: test of ψ against −ψ (KS distance of the sample and its mirror image, "
+            "sign-flip null); zeros (closed gates) are left out of P(>0) and the tests"
+        )
+    )
+    if "circuit" in r:
+        c = r["circuit"]
+        out.print(
+            escape(f"circuit {c['index']}: {' → '.join(c['units'])} → f, ψ = {c['value']:.6g}")
+        )
+    for p in r.get("figures", []):
+        out.print(escape(f"figure: {p}"))
+
+
+# -- umwelt hessian --------------------------------------------------------------------------------
+
+__all__ += ["hessian_progress", "hessian_table"]
+
+_HESSIAN_STAGES = {
+    "slq": "SLQ products",
+    "checks": "hinge checks",
+    "entries": "entry columns",
+}
+
+
+@contextlib.contextmanager
+def hessian_progress(label: str) -> Iterator[Callable[[str, int, int, str], None]]:
+    """Two bars for :func:`sim.hessian.run`: the epochs (first the pass for the extremes, then
+    the analysis), and the current stage of the epoch (SLQ products, hinge-check products,
+    entry columns). Yields the ``progress(stage, done, total, info)`` callback."""
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(bar_width=20),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=console,
+        transient=True,  # gone when it ends: the table (or one error line) remains
+    )
+    with progress:
+        top = progress.add_task(label, total=None, status="")
+        sub = progress.add_task("", total=None, status="", visible=False)
+
+        def update(stage: str, done: int, total: int, info: str = "") -> None:
+            if stage in ("extremes", "epochs"):
+                what = "extremes" if stage == "extremes" else "analysis"
+                progress.update(
+                    top, description=f"{label} {what}", completed=done, total=total, status=info
+                )
+            else:
+                progress.update(
+                    sub,
+                    description=_HESSIAN_STAGES.get(stage, stage),
+                    completed=done,
+                    total=total,
+                    status="",
+                    visible=True,
+                )
+
+        yield update
+
+
+def hessian_table(rows: list[dict], out_dir=None) -> None:
+    """Per analysed epoch: the spectrum's ends and balance, the entries' statistics, the loss."""
+    out = Console(highlight=False)
+    if not rows:
+        return
+    r0 = rows[0]
+    table = Table(
+        title=escape(
+            f"Hessian: N = {r0['n_params']:,} parameters, {r0['n_examples']:,} examples, "
+            f"T = {r0['temperature']:g}"
+        ),
+        caption=escape(
+            "neg mass: spectral weight below 0; asym.: ∫λ³ρ/(∫λ²ρ)^1.5; trace: Hutchinson; "
+            "<0.15: fraction of sampled entries with |mean|/std < 0.15; coupl.: log n̄_corr/log N"
+        ),
+    )
+    cols = ["epoch", "λ_min", "λ_max", "neg mass", "asym.", "trace", "<0.15", "coupl.", "loss", "s"]
+    for col in cols:
+        table.add_column(escape(col), justify="right")
+
+    def f(v, fmt: str = ".3g") -> str:
+        return "—" if v is None or (isinstance(v, float) and v != v) else format(v, fmt)
+
+    for r in rows:
+        table.add_row(
+            str(r["epoch"]),
+            f(r.get("lambda_min")),
+            f(r.get("lambda_max")),
+            f(r.get("neg_mass"), ".3f"),
+            f(r.get("asymmetry"), "+.2f"),
+            f(r.get("trace"), ".2g"),
+            f(r.get("frac_means_below_015"), ".3f"),
+            f(r.get("coupling_exponent"), ".3f"),
+            f(r.get("loss"), ".3g"),
+            f(r.get("wall_s"), ".0f"),
+        )
+    out.print(table)
+    bad = [str(r["epoch"]) for r in rows if r.get("hinge_ok") is False]
+    if bad:
+        out.print(
+            escape(
+                f"warning: the diagonal or trace is not ≈ 0 at epochs {', '.join(bad)} although "
+                "the loss is the hinge (THEORY.md §3): biases, mean-field gates or a smooth loss?"
+            )
+        )
+    if out_dir is not None:
+        out.print(escape(f"results: {out_dir}"))

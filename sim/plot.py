@@ -210,4 +210,132 @@ def make_figures(run_dir: Path | str) -> list[Path]:
         path = run_dir / "figures" / f"{name}.png"
         runio.atomic_write(path, lambda p, f=fig: f.savefig(p, format="png", dpi=110))
         written.append(path)
+    written += hessian_figures(run_dir)  # figs. 6–8 when RUN/hessian/ exists (sim.hessian)
+    return written
+
+
+# -- the Hessian through training (sim.hessian): figs. 6a–c, 7a–c, 8a ------------------------------
+
+HESSIAN_FIGURES = ("entries", "means", "spectrum")
+__all__ += ["HESSIAN_FIGURES", "hessian_figures", "load_hessian"]
+
+
+def load_hessian(run_dir: Path | str, subdir: str = "hessian") -> tuple[dict, list[dict]]:
+    """``(RUN/hessian/config.json, the epochs' arrays and rows sorted by epoch)``.
+
+    Each epoch is a dict of its ``epoch_XXXX.npz`` arrays plus ``"row"``, its
+    ``hessian.jsonl`` row. Empty when the run has no Hessian analysis.
+    """
+    out = Path(run_dir) / subdir
+    if not (out / "config.json").is_file():
+        return {}, []
+    try:
+        config = json.loads((out / "config.json").read_text())
+        epochs = []
+        for path in sorted(out.glob("epoch_*.npz")):
+            with np.load(path, allow_pickle=False) as z:
+                d = {k: z[k] for k in z.files}
+            d["row"] = json.loads(str(d["row"]))
+            epochs.append(d)
+    except (OSError, ValueError, KeyError) as e:
+        raise ConfigError(f"unreadable Hessian results in {str(out)!r}: {e}") from None
+    epochs.sort(key=lambda d: int(d["epoch"]))
+    return config, epochs
+
+
+def hessian_figures(run_dir: Path | str, subdir: str = "hessian") -> list[Path]:
+    """Write ``figures/<subdir>_{entries,means,spectrum}.png`` from ``RUN/<subdir>/``.
+
+    ``hessian_entries.png`` (figs. 6a–c: normalized entry distributions over epochs, the
+    100 × 100 correlation sub-matrices at the first and last epoch), ``hessian_means.png``
+    (figs. 7a–c: mean/std distributions with the 0.15 band, the fraction inside it, the coupling
+    / skewness / kurtosis exponents), ``hessian_spectrum.png`` (fig. 8a: densities on the shared
+    grid with bootstrap bands on symmetric-log axes, beside the extremes and the negative mass
+    and asymmetry with standard errors). Nothing when the run has no Hessian analysis; the
+    entry figures only when entries were sampled.
+    """
+    from umwelt.plotting import plot_hessian_entries, plot_hessian_means, plot_hessian_spectrum
+
+    run_dir = Path(run_dir)
+    config, eps = load_hessian(run_dir, subdir)
+    if not eps:
+        return []
+    rows = [d["row"] for d in eps]
+    ep = [int(d["epoch"]) for d in eps]
+    s = config.get("settings", {})
+    net = " (ReLU twin)" if s.get("net") == "relu" else ""
+    head = (
+        f"{run_dir.name}{net}: {config.get('kind')} run, T = {config.get('temperature')}, "
+        f"{config.get('loss')} loss, N = {rows[-1]['n_params']:,}, "
+        f"{rows[-1]['n_examples']:,} examples"
+    )
+
+    def col(key: str) -> np.ndarray:
+        return np.array([np.nan if r.get(key) is None else r[key] for r in rows], dtype=float)
+
+    figs = {}
+    figs["spectrum"] = plot_hessian_spectrum(
+        eps[0]["grid"],
+        np.stack([d["density"] for d in eps]),
+        ep,
+        c=float(eps[0]["grid_c"]),
+        lo=np.stack([d["density_lo"] for d in eps]),
+        hi=np.stack([d["density_hi"] for d in eps]),
+        series={
+            "extreme eigenvalues (log scale; 0 not shown)": {
+                "λ_max": (col("lambda_max"), None),
+                "−λ_min": (-col("lambda_min"), None),
+            },
+            "spectral balance": {
+                "negative mass": (col("neg_mass"), col("neg_mass_se")),
+                "asymmetry ∫λ³ρ/(∫λ²ρ)^1.5": (col("asymmetry"), col("asymmetry_se")),
+                "∫|ρ(λ)−ρ(−λ)|dλ": (col("density_asymmetry"), col("density_asymmetry_se")),
+            },
+        },
+        title=f"Hessian eigenvalue density (SLQ, {int(s.get('start_vectors', 0))} start vectors "
+        f"× {int(rows[-1]['lanczos_steps'])} steps; bands: 90% bootstrap)\n{head}",
+    )
+    lam = np.concatenate([-col("lambda_min"), col("lambda_max")])
+    if np.any(lam > 0):
+        figs["spectrum"][1][1].set_yscale("log")  # a converged hinge net has H = 0: not shown
+    with_entries = [d for d in eps if "entry_live" in d]
+    if with_entries:
+        e_ep = [int(d["epoch"]) for d in with_entries]
+        first, last = with_entries[0], with_entries[-1]
+        corr = {f"correlations, epoch {int(first['epoch'])}": first["corr_sub"]}
+        if len(with_entries) > 1:
+            corr[f"correlations, epoch {int(last['epoch'])}"] = last["corr_sub"]
+        K = int(with_entries[-1]["entry_live"].size)
+        figs["entries"] = plot_hessian_entries(
+            first["normalized_edges"],
+            np.stack([d["normalized_hist"] for d in with_entries]),
+            e_ep,
+            corr,
+            title=f"sampled Hessian entries (K = {K:,}, bootstrap B = {s.get('bootstrap')})"
+            f"\n{head}",
+        )[0]
+        e_rows = [d["row"] for d in with_entries]
+
+        def ecol(key: str) -> np.ndarray:
+            return np.array([np.nan if r.get(key) is None else r[key] for r in e_rows], float)
+
+        figs["means"] = plot_hessian_means(
+            first["ratio_edges"],
+            np.stack([d["ratio_hist"] for d in with_entries]),
+            e_ep,
+            ecol("frac_means_below_015"),
+            {
+                "coupling set: log n̄_corr / log N": ecol("coupling_exponent"),
+                "significant skewness: log # / log N": ecol("skew_exponent"),
+                "significant kurtosis: log # / log N": ecol("kurt_exponent"),
+            },
+            title=f"concentration of the entries' means and coupling exponents\n{head}",
+        )[0]
+    figs["spectrum"] = figs["spectrum"][0]
+    written = []
+    for name in HESSIAN_FIGURES:
+        if name in figs:
+            path = run_dir / "figures" / f"{subdir}_{name}.png"
+            runio.atomic_write(path, lambda p, f=figs[name]: f.savefig(p, format="png", dpi=110))
+            written.append(path)
     return written

@@ -25,6 +25,8 @@ run started) and ``timing`` (seconds spent training, measuring and observing in 
 epochs ``observe_at`` also ``observations/epoch_XXXX.npz`` (weight and gradient histograms,
 symmetry statistics, gate entropy and agreement, within-layer correlation spectra; see
 :mod:`sim.observe`) and the weights ``checkpoints/model_epoch_XXXX.pt``.
+At the epochs ``hessian_at`` (which join ``observe_at``) also the Hessian analysis of
+:mod:`sim.hessian` into ``hessian/``, right after that epoch's checkpoint is written.
 
 **Nothing lost.** ``checkpoints/last.pt`` holds everything a run needs to continue: model,
 optimizer (momentum buffers), the state of every generator (data order; gate noise and
@@ -68,6 +70,8 @@ __all__ = [
     "PAPER_OBSERVE_AT",
     "TrainConfig",
     "TrainResult",
+    "build_run_model",
+    "load_run_inputs",
     "resume_config",
     "run",
     "seeds",
@@ -105,6 +109,7 @@ class TrainConfig:
     checkpoint_every: int = 0  # also checkpoint every K steps within an epoch (0: epoch ends)
     eval_batch_size: int = 500  # examples per batch of the full-data passes
     stop_at_zero_loss: bool = False  # stop once the training risk is exactly 0 (converged)
+    hessian_at: tuple[int, ...] | None = None  # also record the Hessian (sim.hessian) there
     out: Path | None = None  # run directory; default runs/train-<time>
 
     def validated(self, *, resume: bool = False) -> TrainConfig:
@@ -144,6 +149,12 @@ class TrainConfig:
                 raise ConfigError(f"label noise must be in [0, 1], got {self.label_noise!r}")
         seed = check_int("seed", self.seed, 0)
         epochs = check_int("epochs", self.epochs, 0)
+        # --hessian-at epochs are observed too (their checkpoints model_epoch_XXXX.pt must exist)
+        hessian = (
+            ()
+            if self.hessian_at is None
+            else _observe_epochs(self.hessian_at, epochs, "hessian-at")
+        )
         check_mode(self.gate_mode)
         get_loss(self.loss)
         resolve_device(self.device)
@@ -176,14 +187,15 @@ class TrainConfig:
             batch_size=check_int("batch size", self.batch_size),
             gain=check_positive("gain", self.gain),
             seed=seed,
-            observe_at=_observe_epochs(self.observe_at, epochs),
+            observe_at=tuple(sorted(set(_observe_epochs(self.observe_at, epochs)) | set(hessian))),
+            hessian_at=hessian,
             checkpoint_every=check_int("checkpoint every", self.checkpoint_every, 0),
             eval_batch_size=check_int("eval batch size", self.eval_batch_size),
             out=out,
         )
 
 
-def _observe_epochs(at: Any, epochs: int) -> tuple[int, ...]:
+def _observe_epochs(at: Any, epochs: int, what: str = "observe-at") -> tuple[int, ...]:
     """The sorted observation epochs: given ones (each in ``[0, epochs]``) or the default."""
     if at is None:
         return tuple(sorted({e for e in PAPER_OBSERVE_AT if e <= epochs} | {epochs}))
@@ -192,14 +204,14 @@ def _observe_epochs(at: Any, epochs: int) -> tuple[int, ...]:
         try:
             at = [int(s) for s in items]
         except ValueError:
-            raise ConfigError(f"observe-at must be comma-separated epochs, got {at!r}") from None
+            raise ConfigError(f"{what} must be comma-separated epochs, got {at!r}") from None
     try:
         at = list(at)
     except TypeError:
-        raise ConfigError(f"observe-at must be a list of epochs, got {at!r}") from None
+        raise ConfigError(f"{what} must be a list of epochs, got {at!r}") from None
     for e in at:
         if isinstance(e, bool) or not isinstance(e, int | np.integer) or not 0 <= e <= epochs:
-            raise ConfigError(f"observe-at epoch {e!r} is outside the run's epochs 0..{epochs}")
+            raise ConfigError(f"{what} epoch {e!r} is outside the run's epochs 0..{epochs}")
     return tuple(sorted({int(e) for e in at}))
 
 
@@ -220,8 +232,9 @@ def _config_from_json(stored: dict) -> TrainConfig:
     kw = {k: v for k, v in stored.items() if k in names}
     if isinstance(kw.get("temperature"), str):
         kw["temperature"] = float(kw["temperature"])  # "inf" as JSON writes it
-    if kw.get("observe_at") is not None:
-        kw["observe_at"] = tuple(kw["observe_at"])
+    for key in ("observe_at", "hessian_at"):
+        if kw.get(key) is not None:
+            kw[key] = tuple(kw[key])
     if kw.get("out") is not None:
         kw["out"] = Path(kw["out"])
     return TrainConfig(**kw)
@@ -294,6 +307,50 @@ class TrainResult:
     summary: dict = field(default_factory=dict)
 
 
+def load_run_inputs(run_dir: Path | str) -> tuple[TrainConfig, Any]:
+    """The settings and the data of the train run in ``run_dir``, rebuilt from its
+    ``config.json`` exactly as the run built them (dataset spec, classes, subsets, label noise,
+    seed); with :func:`build_run_model` and a checkpoint, the run's model at any observed epoch.
+
+    Raises:
+        ConfigError: for a directory without a readable train ``config.json``, or data whose
+            SHA-256 differs from the run's (the dataset file changed since).
+    """
+    run_dir = Path(run_dir)
+    try:
+        stored = json.loads((run_dir / "config.json").read_text())
+        cfg = replace(_config_from_json(stored), out=run_dir)
+    except FileNotFoundError:
+        raise ConfigError(f"{str(run_dir)!r} is not a run directory: no config.json") from None
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"{str(run_dir)!r}: unreadable config.json ({e})") from None
+    data = _load_data(cfg)
+    sha = stored.get("data_sha256")
+    if sha is not None and sha != _fingerprint(data):
+        raise ConfigError(
+            f"{str(run_dir)!r}: the dataset {cfg.dataset!r} now has other contents than when the "
+            f"run started (sha256 {_fingerprint(data)[:12]}… vs {str(sha)[:12]}…)"
+        )
+    return cfg, data
+
+
+def build_run_model(cfg: TrainConfig, input_shape: tuple[int, ...], *, device, dtype):
+    """The run's model with its seeded initial weights, as ``umwelt train`` builds it."""
+    from umwelt.nn.models import build_model
+
+    return build_model(
+        cfg.model,
+        input_shape=input_shape,
+        temperature=cfg.temperature,
+        mode=cfg.gate_mode,
+        width=cfg.width,
+        gain=cfg.gain,
+        seed=cfg.seed,
+        dtype=dtype,
+        device=device,
+    )
+
+
 def _load_data(cfg: TrainConfig):
     from umwelt.data import load_dataset
     from umwelt.errors import DataError, UmweltError
@@ -333,7 +390,7 @@ class _Trainer:
         import torch
 
         from umwelt.nn.device import resolve_device, resolve_dtype
-        from umwelt.nn.models import build_model, count_parameters
+        from umwelt.nn.models import count_parameters
         from umwelt.nn.train import get_loss, make_optimizer
 
         self.cfg, self.world, self.resume = cfg, world, resume
@@ -341,17 +398,7 @@ class _Trainer:
         data = _load_data(cfg)
         self.device = resolve_device(device_name)
         self.dtype = resolve_dtype(cfg.dtype)
-        self.model = build_model(
-            cfg.model,
-            input_shape=data.input_shape,
-            temperature=cfg.temperature,
-            mode=cfg.gate_mode,
-            width=cfg.width,
-            gain=cfg.gain,
-            seed=cfg.seed,
-            dtype=self.dtype,
-            device=self.device,
-        )
+        self.model = build_run_model(cfg, data.input_shape, device=self.device, dtype=self.dtype)
         from sim.observe import weight_layers
 
         self.layers = weight_layers(self.model)
@@ -682,6 +729,10 @@ def _run(cfg, world, device_name, resume, on_epoch, on_step, figures) -> TrainRe
             converged = cfg.stop_at_zero_loss and row["loss"] == 0.0
             if epoch in cfg.observe_at or converged:
                 tr.observe(epoch, row, grads)
+                if epoch in cfg.hessian_at:  # after its checkpoint model_epoch_XXXX.pt exists
+                    from sim.hessian import record_epoch
+
+                    record_epoch(run_dir, epoch, world=world, device=str(tr.device))
             t.append(time.perf_counter())
             del grads
             row["wall_s"] = tr.wall()

@@ -25,7 +25,12 @@ The modules, one concept each:
   ``= 2^27`` values, 1 GiB), streaming statistics of all of them, sampled values;
 * :mod:`~umwelt.circuits.perturbations`: :math:`\Omega^{(l)}`, :math:`\Omega^{(l,l')}` and
   derivatives as circuit sums;
-* :mod:`~umwelt.circuits.timing`: circuits-per-second measurements for benchmarks.
+* :mod:`~umwelt.circuits.timing`: circuits-per-second measurements for benchmarks;
+* :mod:`~umwelt.circuits.symmetry`: sampled :math:`\Psi`, :math:`\Omega^{(l)}`,
+  :math:`\Omega^{(l,l')}` and their symmetry statistics (eq. 14, fig. 3b), with a valid test
+  of :math:`\psi` against :math:`-\psi`; moments of the assemblies at initialization (eq. 20);
+* :mod:`~umwelt.circuits.conv`: circuits of convolutional nets through (channel, position)
+  units, counted by dynamic programming, numbered, sampled uniformly, summed.
 
 The numbers are computed by numba kernels (:mod:`umwelt._kernels.circuits`), each with a
 plain-numpy twin (``backend="numpy"``) it is tested against.
@@ -39,6 +44,15 @@ plain-numpy twin (``backend="numpy"``) it is tested against.
 ((36,), True)
 """
 
+from umwelt.circuits.conv import (
+    MAX_CONV_EDGES,
+    MAX_ENUMERATED_CONV_CIRCUITS,
+    POOL_MODES,
+    ConvCircuits,
+    ConvForward,
+    ConvNetwork,
+    tiny_conv_network,
+)
 from umwelt.circuits.graph import (
     MAX_REFERENCE_CIRCUITS,
     OUTPUT,
@@ -54,6 +68,20 @@ from umwelt.circuits.perturbations import (
     sampled_first_order,
     sampled_second_order,
     second_order,
+)
+from umwelt.circuits.symmetry import (
+    EXACT_MIRROR_KS_MAX,
+    ORDERS,
+    AssemblyMoments,
+    CircuitSample,
+    SymmetryStats,
+    assembly_entries,
+    assembly_moments,
+    mirror_ks_test,
+    sample_conv_perturbations,
+    sample_layers,
+    sample_perturbations,
+    symmetry_stats,
 )
 from umwelt.circuits.timing import THROUGHPUT_KINDS, Throughput, measure_throughput
 from umwelt.circuits.values import (
@@ -92,4 +120,25 @@ __all__ = [
     "sampled_first_order",
     "sampled_second_order",
     "second_order",
+    # item 5: circuit symmetry and assembly moments
+    "EXACT_MIRROR_KS_MAX",
+    "ORDERS",
+    "AssemblyMoments",
+    "CircuitSample",
+    "SymmetryStats",
+    "assembly_entries",
+    "assembly_moments",
+    "mirror_ks_test",
+    "sample_conv_perturbations",
+    "sample_layers",
+    "sample_perturbations",
+    "symmetry_stats",
+    # item 6: circuits of convolutional nets
+    "MAX_CONV_EDGES",
+    "MAX_ENUMERATED_CONV_CIRCUITS",
+    "POOL_MODES",
+    "ConvCircuits",
+    "ConvForward",
+    "ConvNetwork",
+    "tiny_conv_network",
 ]
