@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> Path:
     args = parser.parse_args(argv)
 
     temperatures = [0.0, 0.5, 5.0] if args.quick else [0.0, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]
-    epochs = 2 if args.quick else 30
+    epochs = 1 if args.quick else 30
     hidden = (8, 8) if args.quick else (32, 32)
     args.out.mkdir(parents=True, exist_ok=True)
 

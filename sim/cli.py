@@ -132,7 +132,7 @@ def exact(
 @app.command()
 def bench(
     which: Annotated[
-        str, typer.Argument(help="enumeration, training, vgg, hessian or all.")
+        str, typer.Argument(help="enumeration, training, vgg, hessian, circuits or all.")
     ] = "all",
     quick: Annotated[bool, typer.Option("--quick", help="Tiny sizes (seconds).")] = False,
 ) -> None:
