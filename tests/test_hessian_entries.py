@@ -54,6 +54,21 @@ def test_sample_entries_are_distinct_cross_layer_and_seeded():
     assert np.all(w.rows != w.cols)
     few = sample_entries(op, 30, seed=0, n_columns=3)
     assert len(np.unique(few.cols)) <= 3
+    # the columns' capacity counts a pair with both ends among the columns once: filling it
+    # exactly terminates, one more entry is refused
+    for within in (False, True):
+        pool = np.random.default_rng(5).choice(29, 12, replace=False)  # the draw's own columns
+        layer = op.layer_of(np.arange(29))
+        admissible = {
+            (min(j, k), max(j, k))
+            for k in pool.tolist()
+            for j in range(29)
+            if j != k and (within or layer[j] != layer[k])
+        }
+        full = sample_entries(op, len(admissible), seed=5, n_columns=12, within_layer=within)
+        assert {(min(a, b), max(a, b)) for a, b in zip(full.rows, full.cols)} == admissible
+        with pytest.raises(ConfigError, match="do not fit"):
+            sample_entries(op, len(admissible) + 1, seed=5, n_columns=12, within_layer=within)
     with pytest.raises(ConfigError, match="only 288 admissible pairs"):
         sample_entries(op, 289)
     single = ModelHessian(torch.nn.Linear(3, 1, bias=False).double(), X[:, :3], y)

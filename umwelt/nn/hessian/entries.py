@@ -153,11 +153,18 @@ def sample_entries(
         if n_columns > N:
             raise ConfigError(f"n_columns = {n_columns} exceeds N = {N}")
         col_pool = rng.choice(N, n_columns, replace=False)
-        # admissible rows per column: N - 1, or N - (size of its tensor)
-        per_col = N - (1 if within_layer else sizes[op.layer_of(col_pool)])
-        if K > int(per_col.sum()):
+        # admissible rows per column: N - 1, or N - (size of its tensor); an unordered pair with
+        # both ends among the columns is counted by both, so subtract those pairs once
+        pool_layers = op.layer_of(col_pool)
+        per_col = N - (np.ones(n_columns, np.int64) if within_layer else sizes[pool_layers])
+        inside = n_columns * (n_columns - 1) // 2
+        if not within_layer:
+            per_tensor = np.unique(pool_layers, return_counts=True)[1]
+            inside -= int((per_tensor * (per_tensor - 1) // 2).sum())
+        capacity = int(per_col.sum()) - inside
+        if K > capacity:
             raise ConfigError(
-                f"K = {K:,} entries do not fit in {n_columns} columns ({int(per_col.sum()):,} "
+                f"K = {K:,} entries do not fit in {n_columns} columns ({capacity:,} "
                 "admissible entries)"
             )
     seen: set[tuple[int, int]] = set()
