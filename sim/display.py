@@ -22,17 +22,23 @@ __all__ = [
 console = Console(stderr=True)
 
 
-@contextlib.contextmanager
-def epoch_progress(total: int, label: str) -> Iterator[Callable[[dict], None]]:
-    """A progress bar over epochs; yields ``advance(row)`` that shows the row's headline."""
-    progress = Progress(
+def _progress(bar_width: int, *, transient: bool = False) -> Progress:
+    """A bar with the task's name, count, elapsed time and a status field (80 columns)."""
+    return Progress(
         TextColumn("[bold]{task.description}"),
-        BarColumn(bar_width=24),
+        BarColumn(bar_width=bar_width),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn("{task.fields[status]}"),
         console=console,
+        transient=transient,
     )
+
+
+@contextlib.contextmanager
+def epoch_progress(total: int, label: str) -> Iterator[Callable[[dict], None]]:
+    """A progress bar over epochs; yields ``advance(row)`` that shows the row's headline."""
+    progress = _progress(bar_width=24)
     with progress:
         task = progress.add_task(label, total=total, status="")
 
@@ -134,14 +140,7 @@ class _TrainProgress:
 def train_progress(epochs: int, label: str, start: int = 0) -> Iterator[_TrainProgress]:
     """Two bars (80 columns): epochs, with the last epoch's training loss and training/test
     accuracy, and the steps of the current epoch with the last minibatch loss."""
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(bar_width=20),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[status]}"),
-        console=console,
-    )
+    progress = _progress(bar_width=20)
     with progress:
         e = progress.add_task(label, total=epochs, completed=start, status="")
         s = progress.add_task("epoch", total=None, status="")
@@ -256,15 +255,8 @@ def hessian_progress(label: str) -> Iterator[Callable[[str, int, int, str], None
     """Two bars for :func:`sim.hessian.run`: the epochs (first the pass for the extremes, then
     the analysis), and the current stage of the epoch (SLQ products, hinge-check products,
     entry columns). Yields the ``progress(stage, done, total, info)`` callback."""
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(bar_width=20),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[status]}"),
-        console=console,
-        transient=True,  # gone when it ends: the table (or one error line) remains
-    )
+    # transient: gone when it ends, so the table (or one error line) remains
+    progress = _progress(bar_width=20, transient=True)
     with progress:
         top = progress.add_task(label, total=None, status="")
         sub = progress.add_task("", total=None, status="", visible=False)

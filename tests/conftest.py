@@ -12,3 +12,15 @@ from cases import TINY_WIDTHS, tiny_network  # noqa: E402
 def tiny_net(request):
     """Each standard tiny network in turn."""
     return tiny_network(request.param)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny torch products on one thread: two threads only wait on each other on a shared
+    machine. Use with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

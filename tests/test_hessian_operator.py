@@ -24,14 +24,7 @@ from umwelt.nn.hessian import DENSE_LIMIT, MatrixOperator, ModelHessian
 
 D = torch.float64
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny products: one thread avoids oversubscribing a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- shared helpers (also imported by the other test_hessian_* modules) ---------------------------
