@@ -650,6 +650,12 @@ def _entry_statistics(op, cfg, K: int, n_columns: int | None, seeds, stage: Call
     value = _reduce(op, op.example_weights.double().cpu().numpy() @ C)  # (K,)
     st = entry_statistics(samples, value, n=op.n)
     summary = entry_summary(st)
+    # the other reading of the paper's "normalized by its standard deviation": the spread of the
+    # entry's per-example contributions, √n times the bootstrap std of the mean
+    ratio_ex = st.ratio[st.live] / math.sqrt(n)
+    summary["frac_means_below_015_per_example"] = (
+        float((ratio_ex < st.threshold).mean()) if ratio_ex.size else math.nan
+    )
     sub_idx, sub = correlation_submatrix(st, CORR_SUBMATRIX, seed=seeds["corr"])
     live = st.live
     norm = np.clip(st.normalized[:, live], ENTRY_EDGES[0], ENTRY_EDGES[-1])

@@ -121,6 +121,8 @@ def test_simulate_run_files_keys_and_sane_values(sim_run):
         assert r["n_params"] == N and r["n_examples"] == 40 and r["lanczos_steps"] == N
         assert r["lambda_min"] <= 0 <= r["lambda_max"] and 0 <= r["neg_mass"] <= 1
         assert 0 <= r["frac_means_below_015"] <= 1 and r["beyond_grid"] == 0
+        # per-example normalization divides every ratio by √n ≥ 1: never a smaller fraction
+        assert r["frac_means_below_015"] <= r["frac_means_below_015_per_example"] <= 1
         # hinge loss, no biases: a zero diagonal (exactly, by autodiff) and trace ≈ 0
         assert r["hinge_diag_max_abs"] == 0.0 and r["hinge_ok"]
         # Hutchinson with Rademacher v and a zero diagonal: Var(vᵀHv) = 2‖H‖²_F = 2 N m2
