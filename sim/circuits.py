@@ -408,24 +408,6 @@ def _torch_f(net: ConvNetwork, x, gates, params):
     return (a @ params[-1])[0, 0]
 
 
-def _load_forward_ad() -> None:
-    """Load torch's forward-mode decompositions once, without the ``torch.jit.script``
-    deprecation warning their import raises inside torch (2.9+): torch's, not ours."""
-    import warnings
-
-    import torch
-
-    load = getattr(torch.autograd.forward_ad, "_maybe_load_decompositions", None)
-    if load is not None:
-        with warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore",
-                message=r".*torch\.jit\.script.* is deprecated",
-                category=DeprecationWarning,
-            )
-            load()
-
-
 def _autograd(net: ConvNetwork, x, gates, hess_entries) -> tuple[float, list, np.ndarray]:
     """``(f, gradient per layer, Hessian entries)`` by torch autograd in float64, the gates
     fixed; the entries ``(l, p, l', q)`` (flat indices) come from Hessian-vector products with
@@ -434,7 +416,9 @@ def _autograd(net: ConvNetwork, x, gates, hess_entries) -> tuple[float, list, np
     import torch
     from torch.func import grad, jvp, vmap
 
-    _load_forward_ad()
+    from umwelt.nn.hessian.operator import load_forward_ad
+
+    load_forward_ad()
     params = tuple(torch.tensor(W, dtype=torch.float64) for W in net.weights)
 
     def f(*ps):

@@ -25,6 +25,20 @@ app = typer.Typer(
 )
 
 
+def _emit(result: dict, as_json: bool, table: str) -> None:
+    """Print ``result`` as one JSON object, or as the table ``sim.display.<table>`` draws."""
+    if as_json:
+        import json
+
+        from sim.runio import to_jsonable
+
+        typer.echo(json.dumps(to_jsonable(result)))
+    else:
+        from sim import display
+
+        getattr(display, table)(result)
+
+
 def _fail(err: UmweltError) -> None:
     typer.echo(f"error: {err}", err=True)
     raise typer.Exit(code=2)
@@ -107,7 +121,6 @@ def exact(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Exact gate marginals and output moments of a tiny net, beside Monte Carlo estimates."""
-    import json
 
     from sim.exact import ExactConfig
     from sim.exact import run as run_exact
@@ -119,14 +132,7 @@ def exact(
         result = run_exact(cfg)
     except UmweltError as err:
         _fail(err)
-    if as_json:
-        from sim.runio import to_jsonable
-
-        typer.echo(json.dumps(to_jsonable(result)))
-    else:
-        from sim.display import exact_table
-
-        exact_table(result)
+    _emit(result, as_json, "exact_table")
 
 
 @app.command()
@@ -399,7 +405,6 @@ def circuits(
     ] = None,
 ) -> None:
     """Basis circuits of a net: verify Σψ = f and its derivatives, measure circuit symmetry."""
-    import json
 
     from sim.circuits import CircuitsConfig
     from sim.circuits import run as run_circuits
@@ -428,14 +433,7 @@ def circuits(
         result = run_circuits(cfg)
     except UmweltError as err:
         _fail(err)
-    if as_json:
-        from sim.runio import to_jsonable
-
-        typer.echo(json.dumps(to_jsonable(result)))
-    else:
-        from sim.display import circuits_table
-
-        circuits_table(result)
+    _emit(result, as_json, "circuits_table")
 
 
 def _hessian_default(name: str):

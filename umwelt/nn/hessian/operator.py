@@ -324,7 +324,7 @@ class Batch:
     masks: tuple[torch.Tensor, ...]
 
 
-def _load_forward_ad() -> None:
+def load_forward_ad() -> None:
     """Import torch's forward-mode decompositions now, without its own deprecation warning.
 
     The first ``torch.func.jvp`` imports ``torch._decomp.decompositions_for_jvp``, which calls
@@ -445,7 +445,7 @@ class ModelHessian(HessianOperator):
         device = named[0][1].device
         n_params = sum(p.numel() for _, p in named)
         super().__init__(n_params, dtype=dtype, device=device, context=context)
-        _load_forward_ad()
+        load_forward_ad()
         self._model = model
         self._names = tuple(k for k, _ in named)
         self._shapes = tuple(tuple(p.shape) for _, p in named)
