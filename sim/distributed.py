@@ -131,11 +131,19 @@ def setup(device: str, env: dict[str, str] | None = None) -> tuple[World, str]:
     return World(world.rank, world.size, world.local_rank, backend), device
 
 
-def teardown(world: World) -> None:
-    """Leave the process group (if this process joined one)."""
+def teardown(world: World, *, completed: bool = False) -> None:
+    """Leave the process group (if this process joined one).
+
+    After a ``completed`` run every rank first waits for the others: a rank that tears gloo
+    down while a peer's last collective is still in flight can abort that peer ("terminate
+    called without an active exception", seen once in CI). After a failure there is no
+    barrier, since the peers may never arrive.
+    """
     import torch.distributed as dist
 
     if world.distributed and dist.is_initialized():
+        if completed:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -830,10 +830,13 @@ def run(cfg: HessianConfig, *, progress: Progress | None = None) -> list[dict]:
 
     cfg = cfg.validated()
     world, device = distributed.setup(cfg.device)
+    completed = False
     try:
-        return analyse(cfg, world=world, device=device, progress=progress)
+        result = analyse(cfg, world=world, device=device, progress=progress)
+        completed = True
+        return result
     finally:
-        distributed.teardown(world)
+        distributed.teardown(world, completed=completed)
 
 
 def record_epoch(run_dir: Path | str, epoch: int, *, world=None, device: str = "cpu"):

@@ -690,10 +690,13 @@ def run(
 
     cfg = cfg.validated(resume=resume)
     world, device_name = distributed.setup(cfg.device)
+    completed = False
     try:
-        return _run(cfg, world, device_name, resume, on_epoch, on_step, figures)
+        result = _run(cfg, world, device_name, resume, on_epoch, on_step, figures)
+        completed = True
+        return result
     finally:
-        distributed.teardown(world)
+        distributed.teardown(world, completed=completed)
 
 
 def _run(cfg, world, device_name, resume, on_epoch, on_step, figures) -> TrainResult:
