@@ -205,13 +205,8 @@ class DistributedModelHessian(ModelHessian):
     def _local_risk(self) -> float:
         return super().risk()
 
-    def _nonfinite_hint(self) -> str:
-        # an error path may run on one rank only: no collectives here
-        bad = [k for k, p in self.params.items() if not torch.isfinite(p).all()]
-        if bad:
-            return f"; the parameters {', '.join(bad)} contain NaN or inf (a diverged model?)"
-        try:
-            r = self._local_risk()
-        except Exception:  # noqa: BLE001 - only a hint for the message
-            return ""
-        return f"; the parameters are finite and this rank's share of the risk is {r:.6g}"
+    # an error path may run on one rank only: the message quotes this rank's share, no collective
+    _hint_risk_label = "this rank's share of the risk"
+
+    def _hint_risk(self) -> float:
+        return self._local_risk()

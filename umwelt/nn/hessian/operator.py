@@ -820,12 +820,19 @@ class ModelHessian(HessianOperator):
             self._check_product(P)
             yield b.index, P
 
+    # the risk quoted in a non-finite-product message; a subclass whose risk() needs every
+    # process overrides both (an error path may run on one process only: no collectives)
+    _hint_risk_label = "the risk"
+
+    def _hint_risk(self) -> float:
+        return self.risk()
+
     def _nonfinite_hint(self) -> str:
         bad = [k for k, p in self._params.items() if not torch.isfinite(p).all()]
         if bad:
             return f"; the parameters {', '.join(bad)} contain NaN or inf (a diverged model?)"
         try:
-            r = self.risk()
+            r = self._hint_risk()
         except Exception:  # noqa: BLE001 - only a hint for the message
             return ""
-        return f"; the parameters are finite and the risk is {r:.6g}"
+        return f"; the parameters are finite and {self._hint_risk_label} is {r:.6g}"
