@@ -93,7 +93,7 @@ def _local_batches(n: int, batch_size: int, world: World) -> Iterator[slice]:
 
 
 @contextlib.contextmanager
-def using_generator(model: nn.Module, generator: torch.Generator | None) -> Iterator[None]:
+def using_generator(model: nn.Module, generator) -> Iterator[None]:
     """Draw the gates from ``generator`` inside the block; restore each gate's own after."""
     saved = [g.generator for g in model.gates]
     try:

@@ -170,7 +170,14 @@ def run(
     import torch
 
     from umwelt.data import load_dataset
-    from umwelt.nn import build_mlp, epoch_order, gate_statistics, make_optimizer, order_parameter
+    from umwelt.nn import (
+        GateNoise,
+        build_mlp,
+        epoch_order,
+        gate_statistics,
+        make_optimizer,
+        order_parameter,
+    )
     from umwelt.nn import train_epoch as em_epoch
     from umwelt.nn.device import resolve_device, resolve_dtype
     from umwelt.nn.train import get_loss
@@ -222,8 +229,8 @@ def run(
     }
     opts = {k: make_optimizer(m, cfg.lr, cfg.momentum) for k, m in nets.items()}
     order_gen = torch.Generator().manual_seed(seeds["data_order"])
-    noise_gen = torch.Generator(device=device).manual_seed(seeds["gate_noise"])
-    eval_gen = torch.Generator(device=device).manual_seed(seeds["evaluation"])
+    noise_gen = GateNoise(seeds["gate_noise"], device)
+    eval_gen = GateNoise(seeds["evaluation"], device)
     model = nets[""]
     model.set_generator(noise_gen)
     ckpt = run_dir / "checkpoints"

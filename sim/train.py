@@ -30,7 +30,8 @@ At the epochs ``hessian_at`` (which join ``observe_at``) also the Hessian analys
 
 **Nothing lost.** ``checkpoints/last.pt`` holds everything a run needs to continue: model,
 optimizer (momentum buffers), the state of every generator (data order; gate noise and
-evaluation of every rank; torch's default CPU and CUDA generators), the current epoch's order
+evaluation of every rank, :class:`umwelt.nn.GateNoise` sources; torch's default CPU and CUDA
+generators), the current epoch's order
 and position in it, the running epoch loss, the metric rows so far and the wall time. It is
 written atomically at the end of every epoch and, with ``checkpoint_every = K``, after every
 ``K``-th step of an epoch, and loads with ``torch.load(..., weights_only=True)``. ``run(cfg,
@@ -80,7 +81,7 @@ __all__ = [
 #: The epochs of the paper's fig. 3a, the default observation epochs (clipped to the run).
 PAPER_OBSERVE_AT: tuple[int, ...] = (0, 10, 20, 30, 40, 100, 160, 200, 260, 300)
 CHECKPOINT = "last.pt"
-_FORMAT = 1
+_FORMAT = 2  # 2: gate noise and evaluation draws from umwelt.nn.GateNoise
 
 
 @dataclass(frozen=True)
@@ -391,6 +392,7 @@ class _Trainer:
 
         from umwelt.nn.device import resolve_device, resolve_dtype
         from umwelt.nn.models import count_parameters
+        from umwelt.nn.noise import GateNoise
         from umwelt.nn.train import get_loss, make_optimizer
 
         self.cfg, self.world, self.resume = cfg, world, resume
@@ -418,8 +420,8 @@ class _Trainer:
         self.loss_fn = get_loss(cfg.loss)
         self.seeds = seeds(cfg.seed, world.rank)
         self.order_gen = torch.Generator().manual_seed(self.seeds["data_order"])
-        self.noise_gen = torch.Generator(device=self.device).manual_seed(self.seeds["gate_noise"])
-        self.eval_gen = torch.Generator(device=self.device).manual_seed(self.seeds["evaluation"])
+        self.noise_gen = GateNoise(self.seeds["gate_noise"], self.device)
+        self.eval_gen = GateNoise(self.seeds["evaluation"], self.device)
         self.model.set_generator(self.noise_gen)
 
         def tensor(a, dtype=self.dtype):

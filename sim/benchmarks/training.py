@@ -19,6 +19,7 @@ import time
 import torch
 
 from umwelt.nn import (
+    GateNoise,
     build_mlp,
     epoch_order,
     make_optimizer,
@@ -56,7 +57,7 @@ def run(
     sample = build_mlp(
         widths, temperature=temperature, mode="sample", seed=0, dtype=dtype, device=device
     )
-    sample.set_generator(torch.Generator(device=device).manual_seed(1))
+    sample.set_generator(GateNoise(1, device))
     relu = build_mlp(
         widths, temperature=temperature, mode="relu", seed=0, dtype=dtype, device=device
     )

@@ -15,6 +15,7 @@ from umwelt.nn.gate import (
 )
 from umwelt.nn.mlp import GatedMLP, build_mlp, relu_reference_mlp
 from umwelt.nn.models import MODEL_PRESETS, FlatMLP, build_model, count_parameters
+from umwelt.nn.noise import GateNoise
 from umwelt.nn.train import (
     LOSSES,
     epoch_order,
@@ -42,6 +43,7 @@ __all__ = [
     "Gate",
     "GatedMLP",
     "GatedModel",
+    "GateNoise",
     "build_mlp",
     "check_mode",
     "epoch_order",

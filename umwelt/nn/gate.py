@@ -30,6 +30,7 @@ from torch import nn
 
 from umwelt.errors import ConfigError
 from umwelt.gates import check_temperature
+from umwelt.nn.noise import GateNoise
 
 __all__ = [
     "GATE_MODES",
@@ -103,8 +104,9 @@ class Gate(nn.Module):
         temperature: :math:`T \in [0, \infty]`.
         mode: ``"sample"`` (E-step: Bernoulli gates, held fixed for backward), ``"mean"``
             (:math:`z\,\sigma(z/T)`) or ``"relu"``.
-        generator: source of the sampling noise, on the device of the inputs; ``None`` uses
-            torch's default generator of that device.
+        generator: source of the sampling noise, on the device of the inputs: a
+            :class:`~umwelt.nn.noise.GateNoise` (fast on the CPU; what runs use) or a
+            :class:`torch.Generator`; ``None`` uses torch's default generator of that device.
         record: keep the last gates and logits (detached) in :attr:`last_gates` and
             :attr:`last_logits`, for statistics.
 
@@ -127,7 +129,7 @@ class Gate(nn.Module):
         temperature: float,
         mode: str = "sample",
         *,
-        generator: torch.Generator | None = None,
+        generator: GateNoise | torch.Generator | None = None,
         record: bool = False,
     ):
         super().__init__()
@@ -184,13 +186,19 @@ class Gate(nn.Module):
                 self._keep(z > 0, z)
             return torch.relu(z)
         zd = z.detach()  # the gates are constants: no autograd graph for p or u
-        m = torch.empty_like(zd).uniform_(generator=self.generator)  # u ~ U[0, 1)
+        gen = self.generator
+        if isinstance(gen, GateNoise):
+            m = gen.uniform(zd.shape, zd.dtype)  # u ~ U[0, 1), float32 or float64
+        else:
+            m = torch.empty_like(zd).uniform_(generator=gen)  # u ~ U[0, 1)
         if T == math.inf:
             m.lt_(0.5)  # p = 1/2
         else:
             m.lt_(torch.sigmoid_(scaled_logits(zd, T)))  # p = σ(z/T)
         # m = 1[u < p] as 0.0/1.0 in z's dtype, in place: fewer kernels than a bool mask and
         # torch.where, and the backward of a product is one multiply (∂x/∂z = h).
+        if m.dtype != z.dtype:
+            m = m.to(z.dtype)
         if self.record:
             self._keep(m.bool(), z)
         return z * m  # x = dg(h) z, gates held fixed
@@ -234,7 +242,7 @@ class GatedModel(nn.Module):
             g.temperature = self._temperature
         return self
 
-    def set_generator(self, generator: torch.Generator | None):
+    def set_generator(self, generator: GateNoise | torch.Generator | None):
         """Use ``generator`` (on the parameters' device, or ``None``) for all gate noise."""
         if generator is not None:
             dev = next(self.parameters()).device
