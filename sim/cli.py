@@ -336,9 +336,14 @@ def train(
 
 @app.command()
 def plot(
-    run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A train run directory.")],
+    run_dir: Annotated[
+        Path, typer.Argument(metavar="RUN", help="A run directory of umwelt train or simulate.")
+    ],
 ) -> None:
-    """Figures of a training run (weights, gradients, order parameter, curves) into RUN/figures."""
+    """(Re)draw the figures of a train or simulate run into RUN/figures.
+
+    After `umwelt hessian RUN` also its Hessian figures (figs. 6a–c, 7a–c, 8a: hessian_*.png).
+    """
     from sim.plot import make_figures
 
     try:

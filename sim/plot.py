@@ -1,7 +1,14 @@
-r"""``umwelt plot RUN``: the paper's figures from a training run directory (THEORY.md §4, §7).
+r"""``umwelt plot RUN``: (re)draw the figures of a run directory (THEORY.md §4, §7).
 
-Reads ``config.json``, ``metrics.jsonl`` and ``observations/epoch_XXXX.npz`` (nothing else; a
-run killed half-way plots what it has) and writes into ``RUN/figures/``:
+Which command wrote ``RUN`` is read from its ``config.json`` (:func:`run_config`, the one place
+that tells the kinds apart):
+
+- a run of ``umwelt simulate``: the figures :mod:`sim.simulate` draws at the end of the run
+  (:data:`SIMULATE_FIGURES`: learning curves and order parameter beside the ReLU twin's, gate
+  entropy and agreement), drawn by its own function from ``config.json`` and ``metrics.jsonl``;
+- a run of ``umwelt train``: from ``config.json``, ``metrics.jsonl`` and
+  ``observations/epoch_XXXX.npz`` (nothing else; a run killed half-way plots what it has), into
+  ``RUN/figures/``:
 
 ==========================  ===================================================================
 ``weights_ridgeline.png``   fig. 3a: per layer, Gaussian-smoothed histograms of the weights at
@@ -20,12 +27,17 @@ run killed half-way plots what it has) and writes into ``RUN/figures/``:
                             rank) at the observed epochs, Marchenko–Pastur bulk shaded
 ``weight_isotropy.png``     per layer over epochs: participation ratio of that spectrum
 ==========================  ===================================================================
+
+For either kind, when ``umwelt hessian RUN`` (:mod:`sim.hessian`) has written ``RUN/hessian/``
+(``RUN/hessian_relu/`` for a simulate run's ReLU twin), :func:`hessian_figures` adds
+``hessian_{entries,means,spectrum}.png`` (figs. 6a–c, 7a–c, 8a; ``hessian_relu_*.png``).
 """
 
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +45,9 @@ import numpy as np
 from sim import runio
 from umwelt.errors import ConfigError
 
-__all__ = ["FIGURES", "load_run", "make_figures"]
+__all__ = ["FIGURES", "RUN_KINDS", "SIMULATE_FIGURES", "load_run", "make_figures", "run_config"]
+
+RUN_KINDS = ("train", "simulate")
 
 FIGURES = (
     "weights_ridgeline",
@@ -45,6 +59,48 @@ FIGURES = (
     "weight_correlations",
     "weight_isotropy",
 )
+# what sim.simulate._figures writes (tests/test_plot.py checks the two agree)
+SIMULATE_FIGURES = ("learning_curves", "gates", "order_parameter")
+
+
+def run_config(run_dir: Path | str) -> tuple[str, dict]:
+    """``(kind, config.json)`` of a run directory; ``kind`` is one of :data:`RUN_KINDS`.
+
+    ``umwelt train`` writes a config that names a ``model`` and a ``dataset``;
+    ``umwelt simulate`` one with the MLP's ``widths`` and ``hidden`` widths.
+
+    Raises:
+        ConfigError: when ``run_dir`` is missing, has no readable ``config.json``, or its config
+            is of neither kind.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ConfigError(f"no run directory {str(run_dir)!r}")
+    neither = f"{str(run_dir)!r} is not a run directory of umwelt train or umwelt simulate"
+    try:
+        config = json.loads((run_dir / "config.json").read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{neither}: no config.json") from None
+    except ValueError as e:
+        raise ConfigError(f"{str(run_dir)!r}: unreadable config.json ({e})") from None
+    if isinstance(config, dict) and {"model", "dataset"} <= config.keys():
+        return "train", config
+    if isinstance(config, dict) and {"widths", "hidden"} <= config.keys():
+        return "simulate", config
+    raise ConfigError(f"{neither}: its config.json names neither a model nor MLP widths")
+
+
+def _metrics(run_dir: Path, kind: str) -> list[dict]:
+    """The rows of ``metrics.jsonl``; at least one."""
+    try:
+        rows = runio.read_jsonl(run_dir / "metrics.jsonl")
+    except FileNotFoundError:
+        raise ConfigError(f"the {kind} run {str(run_dir)!r} has no metrics.jsonl") from None
+    except ValueError as e:
+        raise ConfigError(f"{str(run_dir)!r}: unreadable metrics.jsonl ({e})") from None
+    if not rows:
+        raise ConfigError(f"the {kind} run {str(run_dir)!r} has no metrics yet (metrics.jsonl)")
+    return rows
 
 
 def load_run(run_dir: Path | str) -> tuple[dict, list[dict], list[dict[str, np.ndarray]]]:
@@ -56,19 +112,10 @@ def load_run(run_dir: Path | str) -> tuple[dict, list[dict], list[dict[str, np.n
     from sim.observe import load_observation
 
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ConfigError(f"no run directory {str(run_dir)!r}")
-    try:
-        config = json.loads((run_dir / "config.json").read_text())
-        rows = runio.read_jsonl(run_dir / "metrics.jsonl")
-    except FileNotFoundError as e:
-        raise ConfigError(
-            f"{str(run_dir)!r} is not a train run directory: no {Path(e.filename).name}"
-        ) from None
-    except ValueError as e:
-        raise ConfigError(f"{str(run_dir)!r}: unreadable config or metrics ({e})") from None
-    if "model" not in config or "order_parameter" not in (rows[0] if rows else {}):
-        raise ConfigError(f"{str(run_dir)!r} is not a train run directory (umwelt train)")
+    kind, config = run_config(run_dir)
+    if kind != "train":
+        raise ConfigError(f"{str(run_dir)!r} is a {kind} run, not a run of umwelt train")
+    rows = _metrics(run_dir, kind)
     obs = []
     for path in sorted((run_dir / "observations").glob("epoch_*.npz")):
         try:
@@ -77,6 +124,25 @@ def load_run(run_dir: Path | str) -> tuple[dict, list[dict], list[dict[str, np.n
             raise ConfigError(f"unreadable observation {str(path)!r}: {e}") from None
     obs.sort(key=lambda o: int(o["epoch"]))
     return config, rows, obs
+
+
+def _simulate_figures(run_dir: Path, config: dict) -> list[Path]:
+    """Redraw a simulate run's figures with the function that drew them during the run."""
+    from sim.simulate import SimulateConfig
+    from sim.simulate import _figures as draw
+
+    rows = _metrics(run_dir, "simulate")
+    known = {f.name for f in fields(SimulateConfig)}
+    cfg = SimulateConfig(**{k: v for k, v in config.items() if k in known})
+    try:  # JSON has no tuples and writes T = inf as "inf"
+        cfg = replace(cfg, temperature=float(cfg.temperature), hidden=tuple(cfg.hidden))
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{str(run_dir)!r}: unreadable config.json ({e})") from None
+    try:
+        draw(run_dir, rows, cfg)
+    except KeyError as e:
+        raise ConfigError(f"{str(run_dir)!r}: metrics.jsonl has no column {e}") from None
+    return [run_dir / "figures" / f"{name}.png" for name in SIMULATE_FIGURES]
 
 
 def _layer_labels(o: dict[str, np.ndarray]) -> list[str]:
@@ -102,9 +168,25 @@ def _title(config: dict) -> str:
 def make_figures(run_dir: Path | str) -> list[Path]:
     """Write every figure that the run's files allow into ``run_dir/figures``; return the paths.
 
+    A run of ``umwelt train`` or of ``umwelt simulate`` (see :func:`run_config`), plus the
+    Hessian figures of either when ``umwelt hessian`` has analysed it.
+
     Raises:
-        ConfigError: when ``run_dir`` is not a training run directory.
+        ConfigError: when ``run_dir`` is neither kind of run directory or a file is unreadable.
     """
+    run_dir = Path(run_dir)
+    kind, config = run_config(run_dir)
+    if kind == "simulate":
+        written = _simulate_figures(run_dir, config)
+    else:
+        written = _train_figures(run_dir)
+    for subdir in HESSIAN_SUBDIRS:  # figs. 6–8 when umwelt hessian has analysed the run
+        written += hessian_figures(run_dir, subdir)
+    return written
+
+
+def _train_figures(run_dir: Path) -> list[Path]:
+    """The figures of a run of ``umwelt train`` (the table in the module docstring)."""
     from umwelt.plotting import (
         plot_layer_series,
         plot_learning_curves,
@@ -210,14 +292,14 @@ def make_figures(run_dir: Path | str) -> list[Path]:
         path = run_dir / "figures" / f"{name}.png"
         runio.atomic_write(path, lambda p, f=fig: f.savefig(p, format="png", dpi=110))
         written.append(path)
-    written += hessian_figures(run_dir)  # figs. 6–8 when RUN/hessian/ exists (sim.hessian)
     return written
 
 
 # -- the Hessian through training (sim.hessian): figs. 6a–c, 7a–c, 8a ------------------------------
 
 HESSIAN_FIGURES = ("entries", "means", "spectrum")
-__all__ += ["HESSIAN_FIGURES", "hessian_figures", "load_hessian"]
+HESSIAN_SUBDIRS = ("hessian", "hessian_relu")  # sim.hessian.output_dir: the net, the ReLU twin
+__all__ += ["HESSIAN_FIGURES", "HESSIAN_SUBDIRS", "hessian_figures", "load_hessian"]
 
 
 def load_hessian(run_dir: Path | str, subdir: str = "hessian") -> tuple[dict, list[dict]]:
