@@ -275,22 +275,9 @@ def inspect_run(run_dir: Path | str, net: str = "finite_T") -> RunCheckpoints:
             for a train run, or a run without checkpoints.
     """
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ConfigError(f"no run directory {str(run_dir)!r}")
-    try:
-        config = json.loads((run_dir / "config.json").read_text())
-    except FileNotFoundError:
-        raise ConfigError(
-            f"{str(run_dir)!r} is not a run directory: no config.json (umwelt train and umwelt "
-            "simulate write one)"
-        ) from None
-    except ValueError as e:
-        raise ConfigError(f"{str(run_dir)!r}: unreadable config.json ({e})") from None
+    kind, config = runio.run_config(run_dir)
     ck = run_dir / "checkpoints"
-    if not isinstance(config, dict):
-        config = {}
-    if "model" in config and "dataset" in config:
-        kind = "train"
+    if kind == "train":
         if net != "finite_T":
             raise ConfigError(f"--net {net} is for simulate runs; {str(run_dir)!r} is a train run")
         found = {}
@@ -300,8 +287,7 @@ def inspect_run(run_dir: Path | str, net: str = "finite_T") -> RunCheckpoints:
             except ValueError:
                 continue
         T = float(config.get("temperature", 0.0))
-    elif "widths" in config and "hidden" in config:
-        kind = "simulate"
+    else:
         found = {}
         if (ck / "init.pt").is_file():
             found[0] = ck / "init.pt"
@@ -309,11 +295,6 @@ def inspect_run(run_dir: Path | str, net: str = "finite_T") -> RunCheckpoints:
         if last and (ck / f"{net}.pt").is_file():
             found[last] = ck / f"{net}.pt"
         T = 0.0 if net == "relu" else float(config.get("temperature", 0.0))
-    else:
-        raise ConfigError(
-            f"{str(run_dir)!r} is not a run directory of umwelt train or umwelt simulate "
-            "(its config.json names no model)"
-        )
     if not found:
         what = "model_epoch_XXXX.pt" if kind == "train" else f"init.pt or {net}.pt"
         raise ConfigError(

@@ -1,7 +1,7 @@
 r"""``umwelt plot RUN``: (re)draw the figures of a run directory (THEORY.md §4, §7).
 
-Which command wrote ``RUN`` is read from its ``config.json`` (:func:`run_config`, the one place
-that tells the kinds apart):
+Which command wrote ``RUN`` is read from its ``config.json`` (:func:`sim.runio.run_config`, the
+one place that tells the kinds apart):
 
 - a run of ``umwelt simulate``: the figures :mod:`sim.simulate` draws at the end of the run
   (:data:`SIMULATE_FIGURES`: learning curves and order parameter beside the ReLU twin's, gate
@@ -45,9 +45,8 @@ import numpy as np
 from sim import runio
 from umwelt.errors import ConfigError
 
-__all__ = ["FIGURES", "RUN_KINDS", "SIMULATE_FIGURES", "load_run", "make_figures", "run_config"]
+__all__ = ["FIGURES", "SIMULATE_FIGURES", "load_run", "make_figures"]
 
-RUN_KINDS = ("train", "simulate")
 
 FIGURES = (
     "weights_ridgeline",
@@ -61,33 +60,6 @@ FIGURES = (
 )
 # what sim.simulate._figures writes (tests/test_plot.py checks the two agree)
 SIMULATE_FIGURES = ("learning_curves", "gates", "order_parameter")
-
-
-def run_config(run_dir: Path | str) -> tuple[str, dict]:
-    """``(kind, config.json)`` of a run directory; ``kind`` is one of :data:`RUN_KINDS`.
-
-    ``umwelt train`` writes a config that names a ``model`` and a ``dataset``;
-    ``umwelt simulate`` one with the MLP's ``widths`` and ``hidden`` widths.
-
-    Raises:
-        ConfigError: when ``run_dir`` is missing, has no readable ``config.json``, or its config
-            is of neither kind.
-    """
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ConfigError(f"no run directory {str(run_dir)!r}")
-    neither = f"{str(run_dir)!r} is not a run directory of umwelt train or umwelt simulate"
-    try:
-        config = json.loads((run_dir / "config.json").read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{neither}: no config.json") from None
-    except ValueError as e:
-        raise ConfigError(f"{str(run_dir)!r}: unreadable config.json ({e})") from None
-    if isinstance(config, dict) and {"model", "dataset"} <= config.keys():
-        return "train", config
-    if isinstance(config, dict) and {"widths", "hidden"} <= config.keys():
-        return "simulate", config
-    raise ConfigError(f"{neither}: its config.json names neither a model nor MLP widths")
 
 
 def _metrics(run_dir: Path, kind: str) -> list[dict]:
@@ -112,7 +84,7 @@ def load_run(run_dir: Path | str) -> tuple[dict, list[dict], list[dict[str, np.n
     from sim.observe import load_observation
 
     run_dir = Path(run_dir)
-    kind, config = run_config(run_dir)
+    kind, config = runio.run_config(run_dir)
     if kind != "train":
         raise ConfigError(f"{str(run_dir)!r} is a {kind} run, not a run of umwelt train")
     rows = _metrics(run_dir, kind)
@@ -168,14 +140,14 @@ def _title(config: dict) -> str:
 def make_figures(run_dir: Path | str) -> list[Path]:
     """Write every figure that the run's files allow into ``run_dir/figures``; return the paths.
 
-    A run of ``umwelt train`` or of ``umwelt simulate`` (see :func:`run_config`), plus the
+    A run of ``umwelt train`` or of ``umwelt simulate`` (see :func:`sim.runio.run_config`), plus the
     Hessian figures of either when ``umwelt hessian`` has analysed it.
 
     Raises:
         ConfigError: when ``run_dir`` is neither kind of run directory or a file is unreadable.
     """
     run_dir = Path(run_dir)
-    kind, config = run_config(run_dir)
+    kind, config = runio.run_config(run_dir)
     if kind == "simulate":
         written = _simulate_figures(run_dir, config)
     else:

@@ -228,7 +228,7 @@ def test_other_settings_need_fresh(sim_run, tmp_path):
 def test_not_a_run_and_no_checkpoints(train_run, tmp_path):
     _fails([str(tmp_path / "nowhere")], "no run directory")
     (tmp_path / "x.txt").write_text("hello")
-    _fails([str(tmp_path)], "is not a run directory: no config.json")
+    _fails([str(tmp_path)], "not a run directory of umwelt train or umwelt simulate: no config")
     bare = tmp_path / "bare"
     bare.mkdir()
     shutil.copy(train_run / "config.json", bare)

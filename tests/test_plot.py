@@ -10,7 +10,8 @@ from matplotlib.image import imread
 from typer.testing import CliRunner
 
 from sim.cli import app
-from sim.plot import FIGURES, HESSIAN_FIGURES, SIMULATE_FIGURES, load_run, make_figures, run_config
+from sim.plot import FIGURES, HESSIAN_FIGURES, SIMULATE_FIGURES, load_run, make_figures
+from sim.runio import run_config
 from sim.train import TrainConfig, run
 from umwelt.errors import ConfigError
 from umwelt.plotting import plot_layer_series, plot_ridgeline, plot_spectra
