@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from sim import runio
+from sim.simulate import FIGURES as SIMULATE_FIGURES
 from umwelt.errors import ConfigError
 
 __all__ = ["FIGURES", "SIMULATE_FIGURES", "load_run", "make_figures"]
@@ -58,8 +59,6 @@ FIGURES = (
     "weight_correlations",
     "weight_isotropy",
 )
-# what sim.simulate._figures writes (tests/test_plot.py checks the two agree)
-SIMULATE_FIGURES = ("learning_curves", "gates", "order_parameter")
 
 
 def _metrics(run_dir: Path, kind: str) -> list[dict]:
@@ -100,8 +99,7 @@ def load_run(run_dir: Path | str) -> tuple[dict, list[dict], list[dict[str, np.n
 
 def _simulate_figures(run_dir: Path, config: dict) -> list[Path]:
     """Redraw a simulate run's figures with the function that drew them during the run."""
-    from sim.simulate import SimulateConfig
-    from sim.simulate import _figures as draw
+    from sim.simulate import SimulateConfig, draw_figures
 
     rows = _metrics(run_dir, "simulate")
     known = {f.name for f in fields(SimulateConfig)}
@@ -111,10 +109,9 @@ def _simulate_figures(run_dir: Path, config: dict) -> list[Path]:
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{str(run_dir)!r}: unreadable config.json ({e})") from None
     try:
-        draw(run_dir, rows, cfg)
+        return draw_figures(run_dir, rows, cfg)
     except KeyError as e:
         raise ConfigError(f"{str(run_dir)!r}: metrics.jsonl has no column {e}") from None
-    return [run_dir / "figures" / f"{name}.png" for name in SIMULATE_FIGURES]
 
 
 def _layer_labels(o: dict[str, np.ndarray]) -> list[str]:

@@ -38,8 +38,10 @@ from umwelt.errors import ConfigError
 from umwelt.gates import check_temperature
 from umwelt.network import parse_widths
 
-__all__ = ["SimulateConfig", "SimulateResult", "load_run_models", "run"]
+__all__ = ["FIGURES", "SimulateConfig", "SimulateResult", "draw_figures", "load_run_models", "run"]
 
+#: the figures of a run (``figures/<name>.png``), drawn by :func:`draw_figures`
+FIGURES = ("learning_curves", "gates", "order_parameter")
 CHECKPOINTS = ("init", "finite_T", "relu")
 
 
@@ -309,7 +311,7 @@ def run(
                 time.perf_counter() - t0,
             )
             runio.write_json(run_dir / "summary.json", result.summary)
-            _figures(run_dir, result.metrics, cfg)
+            draw_figures(run_dir, result.metrics, cfg)
     return result
 
 
@@ -339,7 +341,8 @@ def _summarize(cfg, rows, nets, tensors, eval_gen, loss_fn, status, wall_s) -> d
     }
 
 
-def _figures(run_dir: Path, rows: list[dict], cfg: SimulateConfig) -> None:
+def draw_figures(run_dir: Path, rows: list[dict], cfg: SimulateConfig) -> list[Path]:
+    """Draw :data:`FIGURES` of a run from its metric rows into ``run_dir/figures``; their paths."""
     from umwelt.plotting import plot_gate_statistics, plot_learning_curves, plot_order_parameter
 
     epoch = [r["epoch"] for r in rows]
@@ -375,11 +378,12 @@ def _figures(run_dir: Path, rows: list[dict], cfg: SimulateConfig) -> None:
             title="plasticity order parameter beside the risk",
         )[0],
     }
+    assert tuple(figs) == FIGURES
+    paths = []
     for name, fig in figs.items():
-        runio.atomic_write(
-            run_dir / "figures" / f"{name}.png",
-            lambda p, f=fig: f.savefig(p, format="png", dpi=120),
-        )
+        paths.append(run_dir / "figures" / f"{name}.png")
+        runio.atomic_write(paths[-1], lambda p, f=fig: f.savefig(p, format="png", dpi=120))
+    return paths
 
 
 def load_run_models(run_dir: Path | str, which: str = "finite_T", *, device: str = "cpu"):
