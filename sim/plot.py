@@ -374,12 +374,18 @@ def hessian_figures(run_dir: Path | str, subdir: str = "hessian") -> list[Path]:
             first["ratio_edges"],
             np.stack([d["ratio_hist"] for d in with_entries]),
             e_ep,
-            ecol("frac_means_below_015"),
+            {
+                "÷ bootstrap std of the mean": ecol("frac_means_below_015"),
+                "÷ spread of the per-example terms": ecol("frac_means_below_015_per_example"),
+            },
             {
                 "coupling set: log n̄_corr / log N": ecol("coupling_exponent"),
                 "significant skewness: log # / log N": ecol("skew_exponent"),
                 "significant kurtosis: log # / log N": ecol("kurt_exponent"),
             },
+            # with the bootstrap-std normalization an entry whose mean is exactly 0 has
+            # |mean|/std ~ |N(0, 1)|: P(< 0.15) = erf(0.15/√2) = 11.9%, far below the paper's 95%
+            null=math.erf(0.15 / math.sqrt(2.0)),
             title=f"concentration of the entries' means and coupling exponents\n{head}",
         )[0]
     figs["spectrum"] = figs["spectrum"][0]

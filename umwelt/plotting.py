@@ -771,27 +771,29 @@ def plot_hessian_means(
     edges: np.ndarray,
     hists: np.ndarray,
     epochs: Sequence[int],
-    frac_below: Sequence[float],
+    frac_below: Sequence[float] | Mapping[str, Sequence[float]],
     exponents: Mapping[str, Sequence[float]],
     *,
     threshold: float = 0.15,
     reference: float = 0.95,
+    null: float | None = None,
     title: str | None = None,
 ):
     r"""Figs. 7a–c: concentration of the sampled entries' means, and coupling exponents.
 
     (a) Per epoch the distribution of :math:`H_{jk}/\mathrm{std}_{jk}` (signed; on an ``asinh``
     axis, densities per unit of ``asinh``), the band :math:`|\cdot| <` ``threshold`` shaded;
-    (b) the fraction of entries inside the band over epochs (dashed: ``reference``, the
-    paper's 95%); (c) exponents of :math:`N` over epochs — e.g. the coupling-set size
-    :math:`\log \overline{n_\mathrm{corr}} / \log N` and the numbers of entries with
-    significant skewness or kurtosis (gaps: a count of 0).
+    (b) the fraction of entries inside the band over epochs, one curve per normalization
+    (dashed: ``reference``, the paper's 95%; dotted: ``null``, e.g. the fraction that entries
+    whose expectation is exactly 0 would give); (c) exponents of :math:`N` over epochs — e.g.
+    the coupling-set size :math:`\log \overline{n_\mathrm{corr}} / \log N` and the numbers of
+    entries with significant skewness or kurtosis (gaps: a count of 0).
 
     Args:
         edges: ``(nb + 1,)`` bin edges of mean/std.
         hists: ``(E, nb)`` counts.
         epochs: ``(E,)``.
-        frac_below: ``(E,)``.
+        frac_below: ``(E,)``, or ``{label: (E,)}`` for several normalizations.
         exponents: ``{label: (E,)}``.
 
     Returns:
@@ -811,11 +813,17 @@ def plot_hessian_means(
     ax_a.set(xlabel="Hⱼₖ / std(Hⱼₖ)  (asinh scale)", ylabel="density per unit of asinh")
     ax_a.set_title("(a) mean over bootstrap std", fontsize=9)
     ax_a.legend(fontsize=7, ncols=2 if E > 6 else 1)
-    f = np.asarray(frac_below, dtype=float)
-    ax_b.plot(epochs, f, "o-", ms=4, color="C0", label=f"|mean|/std < {threshold:g}")
+    if not isinstance(frac_below, Mapping):
+        frac_below = {f"|mean|/std < {threshold:g}": frac_below}
+    low = reference if null is None else min(reference, null)
+    for i, (label, vals) in enumerate(frac_below.items()):
+        f = np.asarray(vals, dtype=float)
+        ax_b.plot(epochs, f, "o-", ms=4, color=f"C{i}", label=label)
+        low = min(low, np.nanmin(f)) if np.isfinite(f).any() else low
     ax_b.axhline(reference, color="0.4", ls="--", lw=0.8, label=f"{reference:.0%}")
-    low = np.nanmin(f) if np.isfinite(f).any() else reference
-    ax_b.set(xlabel="epoch", ylabel="fraction of entries", ylim=(min(low, reference) - 0.05, 1.005))
+    if null is not None:
+        ax_b.axhline(null, color="0.4", ls=":", lw=0.8, label=f"all entries 0 in mean: {null:.1%}")
+    ax_b.set(xlabel="epoch", ylabel="fraction of entries", ylim=(max(low - 0.05, 0), 1.005))
     ax_b.set_title("(b) concentration of means", fontsize=9)
     ax_b.legend(fontsize=7)
     for i, (label, vals) in enumerate(exponents.items()):
