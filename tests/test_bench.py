@@ -17,3 +17,41 @@ def test_quick_benchmark_runs(which):
 def test_unknown_benchmark_is_refused():
     res = CliRunner().invoke(app, ["bench", "warp-drive"])
     assert res.exit_code == 2 and "warp-drive" in res.output
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_quick_observation_times_its_parts_and_counts_its_products():
+    from sim.benchmarks.hessian import PARTS, QUICK_SETTINGS, observation
+
+    r = observation(quick=True)
+    parts = r["parts_s"]
+    assert list(parts) == [key for key, _ in PARTS]
+    assert all(s >= 0 for s in parts.values())
+    assert sum(parts.values()) == pytest.approx(r["total_s"], rel=1e-9)
+    # the parts of the epoch's analysis against sim.hessian's own clock of it
+    inside = sum(parts[k] for k in ("risk", "slq", "density", "checks", "entries"))
+    assert inside == pytest.approx(r["analysis_wall_s"], rel=0.05, abs=0.02)
+    # the products each part makes: k steps for the extremes, k × n_v for the density, one per
+    # entry column; none outside the stages that make them
+    s = r["settings"]
+    hvps = r["hvps"]
+    assert hvps["extremes"] == s["extreme_steps"] == QUICK_SETTINGS["extreme_steps"]
+    assert hvps["slq"] == s["lanczos_steps"] * s["start_vectors"] == 8
+    assert hvps["entries"] == s["entry_columns"] == QUICK_SETTINGS["entry_columns"]
+    assert hvps["checks"] > s["hinge_coords"]  # the diagonal entries, then the trace test
+    assert hvps["operator"] == hvps["risk"] == hvps["density"] == 0
+    assert r["n_hvp"] == sum(hvps.values()) > 0
+    assert sum(r["hvp_s"].values()) <= r["total_s"]
+    assert r["s_per_hvp"] == pytest.approx(sum(r["hvp_s"].values()) / r["n_hvp"])
+    for key in hvps:
+        assert r["hvp_s"][key] <= parts[key] + 1e-9
+    assert r["per_example"]["products"] > 0 and r["row"]["n_entries"] > 0
+    assert r["n_examples"] == 8 and "synthetic" in r["data"]
+
+
+@pytest.mark.slow
+def test_quick_hessian_benchmark_reports_the_observation():
+    res = CliRunner().invoke(app, ["bench", "hessian", "--quick"])
+    assert res.exit_code == 0, res.output
+    assert "hvp/grad" in res.output and "One Hessian observation" in res.output
+    assert "entries: columns, bootstrap" in res.output and "full-data HVPs:" in res.output

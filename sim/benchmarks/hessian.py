@@ -23,15 +23,28 @@ CUDA ``torch.cuda.max_memory_allocated``; on CPU the resident set size sampled e
 from ``/proc/self/statm`` by a background thread (``tracemalloc`` does not see torch's
 allocations; the allocator may reuse freed memory, so this is a lower bound of what was
 touched). ``none`` runs first, so memory it frees cannot hide ``full``'s peak.
+
+**One full observation** (:func:`observation`): what ``umwelt hessian`` computes for one epoch
+(:mod:`sim.hessian`'s own per-epoch functions, its default settings), for ``vgg12`` at width
+1/8 as ``umwelt train`` initializes it, on 2,000 images — a balanced cat/dog subset of the
+CIFAR-10 JPEG tree at ``../shared/data/cifar10-jpeg.tar.gz`` from the project root when it is
+there, else Gaussian images of the same shape (the output says which). Its wall time is split
+into operator construction (with the gate sample), the extremes, the risk and active fraction,
+the SLQ products, the density and summary computed from them, the hinge checks (exact diagonal
+entries and the trace test) and the sampled entries (columns, per-example contributions,
+bootstrap); the parts partition the total. Every Hessian-vector product on the full data is
+counted and timed, and the per-example products of the entries separately.
 """
 
 from __future__ import annotations
 
+import bisect
 import os
 import statistics
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -183,7 +196,8 @@ def run(
 
     Returns:
         ``{"models": {label: {"n_params", "batch", "median_s": {...}, "ratios": {...},
-        "max_rel_diff_db": ..., "meets_goals": {...}}}, "slq_memory": {...}, "note": ...}``.
+        "max_rel_diff_db": ..., "meets_goals": {...}}}, "slq_memory": {...}, "note": ...,
+        "observation": {...}}`` (the last: :func:`observation`).
     """
     if quick:
         repeats, lanczos_steps = 3, 10
@@ -288,6 +302,292 @@ def run(
         "slq_memory": memory,
         "goals": {"hvp/grad": GOAL_HVP_OVER_GRAD, "double_backward/hvp": GOAL_DOUBLE_OVER_HVP},
         "note": note,
+        "observation": observation(quick, device=device),
+    }
+
+
+# -- one full observation --------------------------------------------------------------------------
+
+OBSERVATION_WIDTH = 1 / 8  # vgg12 width of the full-size observation (issue 5)
+OBSERVATION_IMAGES = 2000  # training images of the full-size observation
+QUICK_WIDTH, QUICK_IMAGES = 1 / 16, 8
+#: quick mode: every count of the analysis cut to a few products (the rest: umwelt's defaults)
+QUICK_SETTINGS = {
+    "lanczos_steps": 4,
+    "start_vectors": 2,
+    "extreme_steps": 4,
+    "entries": 8,
+    "entry_columns": 4,
+    "bootstrap": 20,
+    "hinge_coords": 2,
+    "grid_points": 51,
+}
+CIFAR10_JPEG = (
+    Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "cifar10-jpeg.tar.gz"
+)
+# (key, label) of the parts of an observation, in the order they run
+PARTS = (
+    ("operator", "operator + gate sample"),
+    ("extremes", "extremes (Lanczos)"),
+    ("risk", "risk + active fraction"),
+    ("slq", "density: SLQ products"),
+    ("density", "density: grid, band, summary"),
+    ("checks", "hinge checks: diagonal, trace"),
+    ("entries", "entries: columns, bootstrap"),
+)
+
+
+class _Clock:
+    """Timestamps of one observation: each product on the operator, and each stage report.
+
+    :meth:`watch` shadows the operator's ``matvec``, ``matmat`` and ``per_example_hvp`` on the
+    instance, so the analysis runs on the same object. :meth:`stage` is the analysis's progress
+    callback, called after the products it counts: a stage's first product is the first one
+    that ends before a report of it and after every report of another stage.
+    """
+
+    def __init__(self, echo: bool):
+        self.t0 = time.perf_counter()
+        self.products: list[tuple[float, float, int, bool]] = []  # (start, end, vectors, full)
+        self.stages: list[tuple[float, str]] = []
+        self._echo = echo
+        self._shown: tuple[str, int] = ("", -1)
+
+    def watch(self, op: ModelHessian) -> None:
+        def timed(fn: Callable, vectors: Callable[[torch.Tensor], int]) -> Callable:
+            def product(v):
+                t = time.perf_counter()
+                out = fn(v)
+                self.products.append((t, time.perf_counter(), vectors(v), True))
+                return out
+
+            return product
+
+        op.matvec = timed(op.matvec, lambda v: 1)
+        op.matmat = timed(op.matmat, lambda V: V.shape[1])
+        per_example = op.per_example_hvp
+
+        def per_example_hvp(V, **kw):
+            it = per_example(V, **kw)
+            while True:
+                t = time.perf_counter()
+                try:
+                    sl, P = next(it)  # (B, k, N)
+                except StopIteration:
+                    return
+                self.products.append((t, time.perf_counter(), P.shape[0] * P.shape[1], False))
+                yield sl, P
+
+        op.per_example_hvp = per_example_hvp
+
+    def stage(self, name: str, done: int = 0, total: int = 0, info: str = "") -> None:
+        self.stages.append((time.perf_counter(), name))
+        tenth = 10 * done // total if total else 10
+        if self._echo and (name, tenth) != self._shown:
+            self._shown = (name, tenth)
+            at = time.perf_counter() - self.t0
+            print(f"  {at:9.1f} s  {name} {done}/{total}", flush=True)
+
+    def _first_start(self, name: str, default: float) -> float:
+        times = [t for t, _ in self.stages]
+        starts = [p[0] for p in self.products if self._label(times, p[1]) == name]
+        return min(starts, default=default)
+
+    def _last_stage(self, name: str, default: float) -> float:
+        return max((t for t, s in self.stages if s == name), default=default)
+
+    def _label(self, times: list[float], end: float) -> str:
+        """The stage reported first after ``end`` (``times``: of the reports)."""
+        i = bisect.bisect_left(times, end)
+        return self.stages[i][1] if i < len(self.stages) else ""
+
+    def bounds(self, start: float, built: float, extremes: float, end: float) -> list[float]:
+        """The times that cut ``[start, end]`` into the :data:`PARTS`, in order.
+
+        ``built`` and ``extremes`` end the operator's construction and the extremes; within
+        the epoch's analysis a stage runs from its first product to its last report (a stage
+        that did not run takes no time).
+        """
+        b = [start, built, extremes]
+        b.append(self._first_start("slq", extremes))  # the risk and active fraction before it
+        b.append(self._last_stage("slq", b[-1]))
+        b.append(self._first_start("checks", self._first_start("entries", end)))
+        b.append(self._last_stage("checks", b[-1]))
+        b.append(end)
+        return b
+
+    def products_in(self, bounds: list[float], full: bool) -> dict[str, tuple[int, float]]:
+        """Per part (by start time): ``(vectors, seconds)`` of the full-data (or per-example)
+        products."""
+        out = {key: (0, 0.0) for key, _ in PARTS}
+        for t, e, k, f in self.products:
+            if f == full:
+                key = PARTS[min(max(bisect.bisect_right(bounds, t) - 1, 0), len(PARTS) - 1)][0]
+                n, s = out[key]
+                out[key] = (n + k, s + e - t)
+        return out
+
+
+def _observation_data(n: int, quick: bool, path: Path) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """``(X (n, 3, 32, 32) float32, y (n,) ±1, description)`` — CIFAR-10 or a stand-in."""
+    if not quick and path.is_file():
+        from umwelt.data import load_dataset
+
+        # as umwelt train loads it (cat, dog; balanced subset; training statistics)
+        ds = load_dataset(str(path), seed=0, subset=n, subset_test=2)
+        X, y = torch.as_tensor(ds.X_train), torch.as_tensor(ds.y_train)
+        return X, y, f"CIFAR-10 {ds.info['classes']}, balanced subset ({path.name})"
+    why = "quick mode" if quick else f"no {path}"
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(n, 3, 32, 32, generator=gen)  # (n, 3, 32, 32)
+    y = torch.ones(n)
+    y[torch.randperm(n, generator=gen)[: n // 2]] = -1.0
+    return X, y, f"synthetic stand-in: Gaussian images, balanced random labels ({why})"
+
+
+def observation(
+    quick: bool = False,
+    *,
+    width: float | None = None,
+    images: int | None = None,
+    settings: dict | None = None,
+    data: str | Path = CIFAR10_JPEG,
+    device: str = "cpu",
+) -> dict:
+    """Time one full Hessian observation — one epoch of ``umwelt hessian`` — part by part.
+
+    Runs :mod:`sim.hessian`'s functions of one epoch in its order (operator, extremes, then
+    :func:`sim.hessian._analyse_epoch`: risk, SLQ density, summary, hinge checks, entries) on
+    ``vgg12`` with ``umwelt train``'s initial weights, as the first epoch of a run: the density
+    grid's bound is ``grid_margin`` × the largest extreme. The dtype is ``umwelt hessian``'s
+    ``auto`` (float64 up to 10⁶ parameters).
+
+    Args:
+        quick: width 1/16, 8 synthetic images, :data:`QUICK_SETTINGS` (seconds).
+        width: ``vgg12`` width multiplier (default 1/8).
+        images: training images analysed (default 2,000).
+        settings: :class:`sim.hessian.HessianConfig` fields to change (default: none, i.e.
+            ``umwelt hessian``'s defaults; quick: :data:`QUICK_SETTINGS`).
+        data: the CIFAR-10 JPEG archive; Gaussian images of the same shape when it is absent.
+        device: ``"cpu"`` or ``"cuda"``.
+
+    Returns:
+        ``{"parts_s": {part: s}, "total_s", "analysis_wall_s" (sim.hessian's own clock of the
+        epoch's analysis), "hvps": {part: count}, "hvp_s": {part: s}, "n_hvp", "s_per_hvp",
+        "per_example": {...}, "settings", "row", "data", ...}``.
+    """
+    from sim import hessian as sh
+    from sim.train import TrainConfig, build_run_model
+
+    width = width or (QUICK_WIDTH if quick else OBSERVATION_WIDTH)
+    images = images or (QUICK_IMAGES if quick else OBSERVATION_IMAGES)
+    changes = dict(QUICK_SETTINGS if quick and settings is None else settings or {})
+    cfg = sh.HessianConfig(device=device, figures=False, **changes)
+    t = time.perf_counter()
+    X, y, source = _observation_data(images, quick, Path(data))
+    data_s = time.perf_counter() - t
+    train = TrainConfig(model="vgg12", width=width)
+    n_params = sum(
+        p.numel()
+        for p in build_run_model(train, (3, 32, 32), device="cpu", dtype=torch.float32).parameters()
+        if p.requires_grad
+    )
+    dtype = torch.float64 if n_params <= sh.AUTO_FLOAT64_LIMIT else torch.float32
+    model = build_run_model(train, (3, 32, 32), device=device, dtype=dtype)
+    seeds = sh._seeds(cfg.seed)
+    label = f"vgg12 width {width:g}"
+    print(
+        f"One Hessian observation (umwelt hessian, one epoch): {label}, N = {n_params:,}, "
+        f"{images:,} images, {device}, {str(dtype).removeprefix('torch.')}, "
+        f"{torch.get_num_threads()} threads; data: {source}"
+        + (f"; settings changed: {changes}" if changes else "; umwelt hessian's defaults")
+    )
+
+    clock = _Clock(echo=True)
+    start = time.perf_counter()
+    op = sh._operator(
+        model,
+        X,
+        y,
+        ids=torch.arange(images),
+        loss=train.loss,
+        batch_size=cfg.batch_size,
+        gate_seed=seeds["gates"],
+        epoch=0,
+        world=None,
+    )
+    steps = sh._resolve_steps(cfg, op)
+    clock.watch(op)
+    built = time.perf_counter()
+    extremes = sh._extremes(op, cfg, steps["extreme_steps"], seeds["extremes"])
+    clock.stage("extremes", 1, 1)
+    top = max(abs(extremes[0]), abs(extremes[1]))
+    grid, c = sh._grid(cfg.grid_margin * top if top > 0 else 1.0, cfg.grid_points)
+    after_extremes = time.perf_counter()
+    row, _ = sh._analyse_epoch(
+        op,
+        cfg,
+        grid=grid,
+        c=c,
+        steps=steps,
+        extremes=extremes,
+        seeds=seeds,
+        stage=clock.stage,
+        loss_name=train.loss,
+    )
+    end = time.perf_counter()
+
+    bounds = clock.bounds(start, built, after_extremes, end)
+    parts = {key: bounds[i + 1] - bounds[i] for i, (key, _) in enumerate(PARTS)}
+    full, per_example = clock.products_in(bounds, True), clock.products_in(bounds, False)
+    hvps = {key: n for key, (n, _) in full.items()}
+    hvp_s = {key: s for key, (_, s) in full.items()}
+    n_hvp, product_s = sum(hvps.values()), sum(hvp_s.values())
+    n_pe = sum(k for k, _ in per_example.values())
+    pe_s = sum(s for _, s in per_example.values())
+    total = end - start
+
+    print(f"{'part':<32}{'s':>10}{'%':>7}{'HVPs':>7}{'HVP s':>10}{'s/HVP':>9}")
+    for key, name in PARTS:
+        n = hvps[key]
+        per = f"{hvp_s[key] / n:>9.3f}" if n else f"{'':>9}"
+        print(
+            f"{name:<32}{parts[key]:>10.2f}{100 * parts[key] / total:>6.1f}%{n:>7}"
+            f"{hvp_s[key]:>10.2f}{per}"
+        )
+    per = f"{product_s / n_hvp:>9.3f}" if n_hvp else ""
+    print(f"{'total':<32}{total:>10.2f}{100.0:>6.1f}%{n_hvp:>7}{product_s:>10.2f}{per}")
+    print(
+        f"full-data HVPs: {n_hvp} at {product_s / max(n_hvp, 1):.3f} s each "
+        f"({product_s / total:.0%} of the total); per-example products of the entries: "
+        f"{n_pe:,} in {pe_s:.2f} s ({pe_s / max(n_pe, 1) * 1e3:.2f} ms each); "
+        f"sim.hessian's own clock of the epoch's analysis: {row['wall_s']:.2f} s; "
+        f"data loading (not counted): {data_s:.2f} s"
+    )
+    keep = ("lambda_min", "lambda_max", "neg_mass", "trace", "loss", "active_fraction")
+    return {
+        "model": label,
+        "n_params": op.n,
+        "n_examples": images,
+        "device": device,
+        "dtype": str(dtype),
+        "threads": torch.get_num_threads(),
+        "data": source,
+        "data_s": data_s,
+        "settings": {**changes, **steps, "start_vectors": cfg.start_vectors},
+        "parts_s": parts,
+        "total_s": total,
+        "analysis_wall_s": row["wall_s"],
+        "hvps": hvps,
+        "hvp_s": hvp_s,
+        "n_hvp": n_hvp,
+        "s_per_hvp": product_s / n_hvp if n_hvp else float("nan"),
+        "per_example": {
+            "products": n_pe,
+            "seconds": pe_s,
+            "s_per_product": pe_s / n_pe if n_pe else float("nan"),
+        },
+        "row": {k: row[k] for k in (*keep, "n_entries") if k in row},
     }
 
 
