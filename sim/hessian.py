@@ -41,7 +41,8 @@ from ``(seed, example index)``, the same uniforms at every epoch.
   reached an invariant subspace: the nodes are then eigenvalues). The raw Ritz nodes and weights
   are saved, so any other smoothing needs no new products;
 * **spectral summary** (:func:`~umwelt.nn.hessian.spectral_summary`, bootstrap standard errors
-  over start vectors): ``neg_mass``, the moment ``asymmetry``
+  over start vectors): ``neg_mass``, ``neg_share`` (the negative part of the weight beyond
+  the resolution :math:`\delta`, also recorded as ``resolution``), the moment ``asymmetry``
   :math:`\int\lambda^3\rho/(\int\lambda^2\rho)^{3/2}`, ``density_asymmetry``
   :math:`\int|\rho(\lambda)-\rho(-\lambda)|d\lambda` of the smoothed density above, the Hutchinson
   ``trace``, ``m2`` :math:`= \mathrm{tr}H^2/N`, ``beyond_grid`` (quadrature weight outside
@@ -687,17 +688,22 @@ def _analyse_epoch(op, cfg, *, grid, c, steps, extremes, seeds, stage, loss_name
     stage("slq", total, total)
     # moments, negative mass, trace from the raw nodes (the grid here only feeds the λ-smoothed
     # density asymmetry, which is replaced by the symlog-smoothed one below)
-    with warnings.catch_warnings():  # H = 0 (a converged hinge net): NaN asymmetries, quietly
-        warnings.simplefilter("ignore", RuntimeWarning)
-        summ = spectral_summary(
-            res, grid=grid, sigma=grid[-1] / 50, n_boot=SUMMARY_BOOT, seed=seeds["summary"]
-        )
-    # smoothing scale: the grid's c, or the quadrature's resolution δ = (θ_max − θ_min)/k near 0
-    # if that is coarser (δ = 0 when every start vector reached an invariant subspace: the
-    # nodes are then eigenvalues, exactly)
+    # the quadrature's resolution δ = (θ_max − θ_min)/k near 0 (δ = 0 when every start vector
+    # reached an invariant subspace: the nodes are then eigenvalues, exactly)
     live = res.weights > 0
     exact = bool(np.all(live.sum(axis=1) < k))
     resolution = 0.0 if exact or not live.any() else float(np.ptp(res.nodes[live])) / k
+    with warnings.catch_warnings():  # H = 0 (a converged hinge net): NaN asymmetries, quietly
+        warnings.simplefilter("ignore", RuntimeWarning)
+        summ = spectral_summary(
+            res,
+            grid=grid,
+            sigma=grid[-1] / 50,
+            resolution=resolution,
+            n_boot=SUMMARY_BOOT,
+            seed=seeds["summary"],
+        )
+    # smoothing scale: the grid's c, or the resolution δ if that is coarser
     c_s = max(c, resolution / cfg.smoothing)
     res_u = SLQResult(
         nodes=symlog_coordinate(res.nodes, c_s),
@@ -729,6 +735,9 @@ def _analyse_epoch(op, cfg, *, grid, c, steps, extremes, seeds, stage, loss_name
         "ritz_max": summ["ritz_max"],
         "neg_mass": summ["neg_mass"],
         "neg_mass_se": summ["neg_mass_se"],
+        "neg_share": summ["neg_share"],
+        "neg_share_se": summ["neg_share_se"],
+        "resolution": resolution,
         "asymmetry": summ["asymmetry"],
         "asymmetry_se": summ["asymmetry_se"],
         "density_asymmetry": summ_u["density_asymmetry"],

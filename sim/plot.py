@@ -339,6 +339,7 @@ def hessian_figures(run_dir: Path | str, subdir: str = "hessian") -> list[Path]:
             },
             "spectral balance": {
                 "negative mass": (col("neg_mass"), col("neg_mass_se")),
+                "negative share of the resolved mass": (col("neg_share"), col("neg_share_se")),
                 "asymmetry ∫λ³ρ/(∫λ²ρ)^1.5": (col("asymmetry"), col("asymmetry_se")),
                 "∫|ρ(λ)−ρ(−λ)|dλ": (col("density_asymmetry"), col("density_asymmetry_se")),
             },

@@ -245,3 +245,30 @@ def test_zero_hessian_passes_the_hinge_checks():
     out = hinge_checks(MatrixOperator(torch.zeros(5, 5, dtype=D)))
     assert out["ok"] and out["scale"] == 0.0
     assert math.isclose(spectrum_symmetry_defect(np.zeros(3)), 0.0)
+
+
+def test_neg_share_counts_only_weight_beyond_the_resolution():
+    """A zero cluster smeared into ± nodes moves neg_mass but not neg_share (exact quadrature)."""
+    lam = np.array([-3.0, -2.0, -1e-3, -1e-3, -1e-3, 1e-3, 2.0, 4.0, 5.0])
+    res = slq(MatrixOperator(np.diag(lam)), 9, 3, seed=0)
+    grid = symmetric_grid(8.0, 801)
+    s = spectral_summary(res, grid=grid, sigma=0.1, resolution=0.01, n_boot=5)
+    assert s["neg_mass"] == pytest.approx(5 / 9)
+    assert s["neg_share"] == pytest.approx(2 / 5)
+    sym = spectral_summary(
+        slq(MatrixOperator(np.diag([-2.0, -1.0, 1.0, 2.0])), 4, 2),
+        grid=grid,
+        sigma=0.1,
+        resolution=0.5,
+        n_boot=5,
+    )
+    assert sym["neg_share"] == pytest.approx(0.5)
+    psd = slq(MatrixOperator(np.diag([0.0, 1.0, 2.0])), 3, 2)
+    assert spectral_summary(psd, grid=grid, sigma=0.1, resolution=0.1, n_boot=5)["neg_share"] == 0
+    zero = slq(MatrixOperator(np.zeros((3, 3))), 3, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        z = spectral_summary(zero, grid=grid, sigma=0.1, resolution=0.1, n_boot=5)
+    assert math.isnan(z["neg_share"])
+    with pytest.raises(ConfigError, match="resolution"):
+        spectral_summary(res, grid=grid, sigma=0.1, resolution=-1.0)

@@ -629,13 +629,23 @@ def active_hinge_fraction(op: ModelHessian) -> float:
     return float(((1 - y * f) > 0).double().mean())
 
 
-def _stats(nodes: np.ndarray, weights: np.ndarray, grid: np.ndarray, sigma: float, tol: float):
-    """Per-vector statistics: negative mass, m1, m2, m3 (each ``(n_v,)``) and densities."""
+def _stats(
+    nodes: np.ndarray,
+    weights: np.ndarray,
+    grid: np.ndarray,
+    sigma: float,
+    tol: float,
+    resolution: float,
+):
+    """Per-vector statistics: negative mass, resolved negative and positive masses, m1, m2, m3
+    (each ``(n_v,)``) and densities."""
     neg = (weights * (nodes < -tol)).sum(axis=1)
+    neg_r = (weights * (nodes < -resolution)).sum(axis=1)
+    pos_r = (weights * (nodes > resolution)).sum(axis=1)
     m = [(weights * nodes**p).sum(axis=1) for p in (1, 2, 3)]
     rho = gaussian_density(nodes, weights, grid, sigma)  # (n_v, G)
     rho_reflected = gaussian_density(-nodes, weights, grid, sigma)  # ρ(−λ) on the grid
-    return neg, m, rho, rho_reflected
+    return neg, (neg_r, pos_r), m, rho, rho_reflected
 
 
 def _asymmetries(m2: float, m3: float, rho: np.ndarray, rho_r: np.ndarray, grid: np.ndarray):
@@ -650,6 +660,7 @@ def spectral_summary(
     grid: np.ndarray,
     sigma: float,
     zero_tol: float = 1e-6,
+    resolution: float = 0.0,
     n_boot: int = 200,
     seed: int = 0,
 ) -> dict[str, float]:
@@ -658,6 +669,12 @@ def spectral_summary(
     * ``neg_mass`` — :math:`\int_{\lambda < -\epsilon} \rho`, the quadrature weight on nodes
       below :math:`-\epsilon`, :math:`\epsilon` = ``zero_tol`` × the largest :math:`|\theta|`
       (so round-off around a zero eigenvalue cluster is not counted as negative);
+    * ``neg_share`` — the negative part of the *resolved* weight,
+      :math:`\int_{\lambda < -\delta}\rho \,/\, \int_{|\lambda| > \delta}\rho` with
+      :math:`\delta` = ``resolution`` (e.g. the quadrature's node spacing): 1/2 for a symmetric
+      spectrum, 0 for a positive semi-definite one, and not inflated by a cluster of
+      eigenvalues at 0 that ``k`` Lanczos steps smear into nodes of both signs (``NaN`` when no
+      weight lies beyond :math:`\delta`);
     * ``asymmetry`` — :math:`\int\lambda^3\rho / (\int\lambda^2\rho)^{3/2}`, from the quadrature
       moments (exact moments of the SLQ measure, no smoothing; 0 for a symmetric spectrum);
     * ``density_asymmetry`` — :math:`\int |\rho(\lambda) - \rho(-\lambda)|\,d\lambda` of the
@@ -669,21 +686,27 @@ def spectral_summary(
     * each with ``<name>_se``: the bootstrap standard deviation over start vectors.
 
     Raises:
-        ConfigError: for a bad ``sigma`` or ``n_boot``.
+        ConfigError: for a bad ``sigma``, ``resolution`` or ``n_boot``.
     """
     n_boot = _check_int(n_boot, "the number of bootstrap resamples", low=2)
     grid = np.asarray(grid, dtype=np.float64)
     nodes, weights = res.nodes, res.weights
     live = weights > 0
     tol = zero_tol * float(np.abs(nodes[live]).max()) if live.any() else 0.0
-    neg, (m1, m2, m3), rho, rho_r = _stats(nodes, weights, grid, sigma, tol)
+    if not (math.isfinite(resolution) and resolution >= 0):
+        raise ConfigError(f"the resolution must be a finite number ≥ 0, got {resolution!r}")
+    neg, (neg_r, pos_r), (m1, m2, m3), rho, rho_r = _stats(
+        nodes, weights, grid, sigma, tol, resolution
+    )
 
     def stat(sel_or_counts: np.ndarray) -> dict[str, float]:
         c = sel_or_counts  # (n_v,) weights of the start vectors
         M2, M3 = float(c @ m2), float(c @ m3)
         mom, den = _asymmetries(M2, M3, c @ rho, c @ rho_r, grid)
+        resolved = float(c @ (neg_r + pos_r))
         return {
             "neg_mass": float(c @ neg),
+            "neg_share": float(c @ neg_r) / resolved if resolved > 0 else math.nan,
             "asymmetry": mom,
             "density_asymmetry": den,
             "trace": res.n * float(c @ m1),
