@@ -238,8 +238,15 @@ def train(
     hessian_at: Annotated[
         str | None,
         typer.Option(
-            help="Also analyse the Hessian (as umwelt hessian, default settings) at these "
-            "epochs, comma-separated; they are observed too."
+            help="Also analyse the Hessian (as umwelt hessian) at these epochs, "
+            "comma-separated; they are observed too."
+        ),
+    ] = None,
+    hessian_settings: Annotated[
+        str | None,
+        typer.Option(
+            help="Settings of those analyses, KEY=VALUE,... with the keys of umwelt hessian's "
+            "options (e.g. lanczos_steps=40,entries=200,subset=2000); default: its defaults."
         ),
     ] = None,
     out: Annotated[
@@ -288,6 +295,7 @@ def train(
         "eval_batch_size": eval_batch_size,
         "stop_at_zero_loss": stop_at_zero_loss,
         "hessian_at": hessian_at,
+        "hessian_settings": hessian_settings,
         "out": out,
     }
     given = {k: v for k, v in given.items() if v is not None}

@@ -106,9 +106,11 @@ __all__ = [
     "EXTREMES",
     "HessianConfig",
     "RunCheckpoints",
+    "SETTINGS",
     "inspect_run",
     "load_epoch",
     "output_dir",
+    "parse_settings",
     "record_epoch",
     "run",
     "symlog_coordinate",
@@ -181,6 +183,12 @@ class HessianConfig:
                     f"epoch {e} is not in the run {str(info.run_dir)!r}: its checkpointed epochs "
                     f"are {', '.join(map(str, info.checkpoints))}"
                 )
+        resolve_device(self.device)
+        return replace(self.settings_checked(), run=info.run_dir, epochs=epochs)
+
+    def settings_checked(self) -> HessianConfig:
+        """A copy with the analysis settings (:data:`SETTINGS`) normalized, or
+        :class:`ConfigError` naming the first bad one; needs no run directory."""
         if self.reorth not in ("full", "none"):
             raise ConfigError(f"reorth must be full or none, got {self.reorth!r}")
         if self.extremes not in EXTREMES:
@@ -189,7 +197,6 @@ class HessianConfig:
             )
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-        resolve_device(self.device)
 
         def opt(name: str, v, low: int = 1):
             return None if v is None else check_int(name, v, low)
@@ -202,8 +209,6 @@ class HessianConfig:
             raise ConfigError(f"the grid margin must be ≥ 1, got {self.grid_margin!r}")
         return replace(
             self,
-            run=info.run_dir,
-            epochs=epochs,
             subset=opt("subset", self.subset, 2),
             batch_size=check_int("batch size", self.batch_size),
             lanczos_steps=opt("lanczos steps", self.lanczos_steps),
@@ -219,6 +224,64 @@ class HessianConfig:
             smoothing=check_positive("smoothing", self.smoothing),
             seed=check_int("seed", self.seed, 0),
         )
+
+
+#: the analysis settings ``umwelt train --hessian-settings`` may set (the rest come from the run)
+SETTINGS: tuple[str, ...] = (
+    "subset",
+    "batch_size",
+    "lanczos_steps",
+    "start_vectors",
+    "reorth",
+    "extremes",
+    "extreme_steps",
+    "entries",
+    "entry_columns",
+    "bootstrap",
+    "hinge_coords",
+    "grid_bound",
+    "grid_margin",
+    "grid_points",
+    "smoothing",
+    "seed",
+    "dtype",
+)
+_FLOAT_SETTINGS = ("grid_bound", "grid_margin", "smoothing")
+_STR_SETTINGS = ("reorth", "extremes", "dtype")
+
+
+def parse_settings(text: str | None) -> dict[str, Any]:
+    """``"lanczos_steps=40,entries=200,reorth=none"`` → checked keyword arguments of
+    :class:`HessianConfig` (``none`` for an optional number: its default rule).
+
+    Raises:
+        ConfigError: for a malformed item, a key not in :data:`SETTINGS` or a bad value, naming
+            it.
+    """
+    if text is None or not text.strip():
+        return {}
+    out: dict[str, Any] = {}
+    for item in text.split(","):
+        key, eq, value = (t.strip() for t in item.partition("="))
+        key = key.replace("-", "_")
+        if not eq or not key or not value:
+            raise ConfigError(f"a Hessian setting is KEY=VALUE, got {item.strip()!r}")
+        if key not in SETTINGS:
+            raise ConfigError(
+                f"unknown Hessian setting {key!r}; the settings are {', '.join(SETTINGS)}"
+            )
+        if key in _STR_SETTINGS:
+            out[key] = value
+        elif value.lower() == "none":
+            out[key] = None
+        else:
+            try:
+                out[key] = float(value) if key in _FLOAT_SETTINGS else int(value)
+            except ValueError:
+                kind = "a number" if key in _FLOAT_SETTINGS else "an integer"
+                raise ConfigError(f"Hessian setting {key} must be {kind}, got {value!r}") from None
+    HessianConfig(**out).settings_checked()  # the same checks as umwelt hessian's options
+    return out
 
 
 def _parse_epochs(at: Any) -> tuple[int, ...] | None:
@@ -829,13 +892,21 @@ def run(cfg: HessianConfig, *, progress: Progress | None = None) -> list[dict]:
         distributed.teardown(world, completed=completed)
 
 
-def record_epoch(run_dir: Path | str, epoch: int, *, world=None, device: str = "cpu"):
+def record_epoch(
+    run_dir: Path | str,
+    epoch: int,
+    *,
+    settings: str | None = None,
+    world=None,
+    device: str = "cpu",
+):
     """The analysis of one epoch of a training run in progress (``umwelt train --hessian-at``).
 
     Called on every rank right after rank 0 wrote ``checkpoints/model_epoch_XXXX.pt``; uses
-    :class:`HessianConfig`'s defaults, the grid of an earlier recorded epoch if there is one,
-    and does not touch torch's global random state (a resumed training stays exact). A failure
-    does not stop the training: it becomes a warning.
+    :class:`HessianConfig`'s defaults changed by ``settings`` (:func:`parse_settings`), the
+    grid of an earlier recorded epoch if there is one, and does not touch torch's global random
+    state (a resumed training stays exact). A failure does not stop the training: it becomes a
+    warning.
 
     Returns:
         the row, or ``None`` after a failure.
@@ -849,7 +920,13 @@ def record_epoch(run_dir: Path | str, epoch: int, *, world=None, device: str = "
     devices = [torch.device(device)] if torch.device(device).type == "cuda" else []
     try:
         with torch.random.fork_rng(devices=devices):
-            cfg = HessianConfig(run=Path(run_dir), epochs=(epoch,), device=device, figures=False)
+            cfg = HessianConfig(
+                run=Path(run_dir),
+                epochs=(epoch,),
+                device=device,
+                figures=False,
+                **parse_settings(settings),
+            )
             rows = analyse(cfg.validated(), world=world, device=device)
         return rows[0]
     except UmweltError as e:

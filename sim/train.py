@@ -111,6 +111,7 @@ class TrainConfig:
     eval_batch_size: int = 500  # examples per batch of the full-data passes
     stop_at_zero_loss: bool = False  # stop once the training risk is exactly 0 (converged)
     hessian_at: tuple[int, ...] | None = None  # also record the Hessian (sim.hessian) there
+    hessian_settings: str | None = None  # its settings, "KEY=VALUE,..." (None: the defaults)
     out: Path | None = None  # run directory; default runs/train-<time>
 
     def validated(self, *, resume: bool = False) -> TrainConfig:
@@ -156,6 +157,12 @@ class TrainConfig:
             if self.hessian_at is None
             else _observe_epochs(self.hessian_at, epochs, "hessian-at")
         )
+        if self.hessian_settings is not None:
+            from sim.hessian import parse_settings
+
+            if self.hessian_at is None:
+                raise ConfigError("--hessian-settings needs --hessian-at (the epochs to analyse)")
+            parse_settings(self.hessian_settings)
         check_mode(self.gate_mode)
         get_loss(self.loss)
         resolve_device(self.device)
@@ -737,7 +744,13 @@ def _run(cfg, world, device_name, resume, on_epoch, on_step, figures) -> TrainRe
                 if epoch in cfg.hessian_at:  # after its checkpoint model_epoch_XXXX.pt exists
                     from sim.hessian import record_epoch
 
-                    record_epoch(run_dir, epoch, world=world, device=str(tr.device))
+                    record_epoch(
+                        run_dir,
+                        epoch,
+                        settings=cfg.hessian_settings,
+                        world=world,
+                        device=str(tr.device),
+                    )
             t.append(time.perf_counter())
             del grads
             row["wall_s"] = tr.wall()

@@ -3,8 +3,10 @@ the shared grid, --json, and every bad input (one line, exit code 2, nothing wri
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -15,7 +17,15 @@ from matplotlib.image import imread
 from typer.testing import CliRunner
 
 from sim.cli import app
-from sim.hessian import HessianConfig, inspect_run, load_epoch, record_epoch, run
+from sim.hessian import (
+    SETTINGS,
+    HessianConfig,
+    inspect_run,
+    load_epoch,
+    parse_settings,
+    record_epoch,
+    run,
+)
 from sim.plot import make_figures
 from sim.runio import to_jsonable
 from sim.simulate import SimulateConfig
@@ -310,3 +320,55 @@ def test_doctests():
 def test_record_epoch_warns_instead_of_stopping_the_training(train_run):
     with pytest.warns(RuntimeWarning, match="epoch 7 was not recorded.*epoch 7 is not in"):
         assert record_epoch(train_run, 7) is None
+
+
+def test_hessian_settings_reach_the_analyses_during_training(tmp_path):
+    out = tmp_path / "train"
+    settings = "lanczos_steps=6,start-vectors=3,entries=12,bootstrap=20,grid_points=101,seed=3"
+    res = CliRunner().invoke(
+        app,
+        ["train", "--model", "mlp:5,4", "--dataset", DATA, "--epochs", "1", "--batch-size", "16",
+         "--hessian-at", "1", "--hessian-settings", settings, "--out", str(out), "--quiet"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    (row,) = _rows(out)
+    assert row["epoch"] == 1 and row["lanczos_steps"] == 6 and row["n_entries"] <= 12
+    stored = json.loads((out / "hessian" / "config.json").read_text())["settings"]
+    assert stored["lanczos_steps"] == 6 and stored["start_vectors"] == 3
+    assert stored["bootstrap"] == 20 and stored["grid_points"] == 101 and stored["seed"] == 3
+    assert json.loads((out / "config.json").read_text())["hessian_settings"] == settings
+
+
+def test_hessian_settings_are_the_config_fields_and_parse_strictly():
+    fields = {f.name for f in dataclasses.fields(HessianConfig)}
+    assert set(SETTINGS) <= fields and not {"run", "epochs", "device", "net"} & set(SETTINGS)
+    assert parse_settings("reorth=none, entries=0,grid_bound=2.5,subset=none") == {
+        "reorth": "none",
+        "entries": 0,
+        "grid_bound": 2.5,
+        "subset": None,
+    }
+    assert parse_settings(None) == {} == parse_settings(" ")
+    for text, needle in [
+        ("lanczos_steps", "KEY=VALUE, got 'lanczos_steps'"),
+        ("steps=3", "unknown Hessian setting 'steps'"),
+        ("entries=many", "entries must be an integer, got 'many'"),
+        ("smoothing=-1", "smoothing"),
+        ("reorth=partial", "reorth must be full or none, got 'partial'"),
+        ("bootstrap=5", "bootstrap"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(needle)):
+            parse_settings(text)
+
+
+def test_bad_hessian_settings_of_train_exit_2_and_write_nothing(tmp_path):
+    for extra, needle in [
+        (["--hessian-at", "1", "--hessian-settings", "steps=3"], "unknown Hessian setting"),
+        (["--hessian-settings", "entries=3"], "--hessian-settings needs --hessian-at"),
+    ]:
+        out = tmp_path / "never"
+        res = CliRunner().invoke(
+            app, ["train", "--model", "mlp:5", "--dataset", DATA, "--out", str(out), *extra]
+        )
+        assert res.exit_code == 2 and needle in res.output, res.output
+        assert not out.exists()
