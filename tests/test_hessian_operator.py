@@ -3,7 +3,9 @@
 The oracle is ``torch.autograd.functional.hessian`` of the risk written out by hand as a
 function of the flat parameter vector, with the gates fixed: the numpy engine's ReLU gates at
 T = 0, the operator's stored sample at T > 0 (the oracle checks the products given the gates;
-the sample's law is checked separately).
+the sample's law is checked separately). Both ways of taking a product are checked against it:
+``torch.func`` (``ad="fwd-over-rev"``, any model) and the fixed-gate product by hand
+(``ad="gated"``, gated MLPs and VGGs, the default for them).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from umwelt.errors import ConfigError, NonFiniteError, ShapeError
 from umwelt.nn import GatedMLP
 from umwelt.nn.gate import Gate
 from umwelt.nn.hessian import DENSE_LIMIT, MatrixOperator, ModelHessian
+from umwelt.nn.models import build_model
+from umwelt.nn.vgg import GatedVGG, build_vgg
 
 D = torch.float64
 
@@ -119,13 +123,14 @@ def conv_relu_gates(model: TinyConv, X) -> list[torch.Tensor]:
 # -- products equal the dense oracle --------------------------------------------------------------
 
 
+@pytest.mark.parametrize("ad", ["gated", "fwd-over-rev"])
 @pytest.mark.parametrize("loss", ["hinge", "logistic"])
 @pytest.mark.parametrize("T", [0.0, 0.5])
 @pytest.mark.parametrize("name", sorted(TINY_WIDTHS))
-def test_mlp_products_equal_dense_oracle(name, T, loss):
+def test_mlp_products_equal_dense_oracle(name, T, loss, ad):
     model = mlp(name, T)
     X, y = data(5, (model.widths[0],))
-    op = ModelHessian(model, X, y, loss=loss, batch_size=2)  # batches of 2, 2, 1
+    op = ModelHessian(model, X, y, loss=loss, batch_size=2, ad=ad)  # batches of 2, 2, 1
     gates = relu_gates_numpy(model, X) if T == 0 else op.gate_masks
     H = mlp_oracle(model, X, y, gates, loss)
     assert op.n == H.shape[0]
@@ -162,6 +167,148 @@ def test_reverse_over_forward_gives_the_same_hessian(T):
     assert torch.allclose(b.matvec(v), a.matvec(v), rtol=0, atol=1e-13 * Ha.abs().max())
     with pytest.raises(ConfigError, match="ad must be one of"):
         ModelHessian(TinyConv(T), X, y, ad="double-backward")
+
+
+def tiny_vgg(T: float) -> GatedVGG:
+    """vgg11 at width 1/64 on 1×32×32 images: channels 1, 2, 4, 4, 8, 8, 8, 8; N = 2,395."""
+    return build_vgg("vgg11", width=1 / 64, input_shape=(1, 32, 32), temperature=T, seed=0, dtype=D)
+
+
+def vgg_oracle(model: GatedVGG, X, y, gates, loss) -> torch.Tensor:
+    """Dense Hessian of the VGG's mean risk with fixed gates, from F.conv2d by hand."""
+    ps = [m.weight for m in model.weight_layers]
+    shapes = [p.shape for p in ps]
+    theta = torch.cat([p.detach().reshape(-1) for p in ps])
+    n_conv = len(model.convs)
+
+    def risk(th):
+        Ws = [p.reshape(s) for p, s in zip(th.split([math.prod(s) for s in shapes]), shapes)]
+        a = X
+        for l, pool in enumerate(model.arch.pool_after):
+            a = F.conv2d(a, Ws[l], padding=1) * gates[l].to(D)
+            a = F.max_pool2d(a, 2) if pool else a
+        a = a.flatten(1)
+        for l in range(n_conv, len(Ws)):
+            a = a @ Ws[l].T
+            a = a * gates[l].to(D) if l < len(Ws) - 1 else a
+        return per_example_loss(a[:, 0], y, loss).mean()
+
+    return torch.autograd.functional.hessian(risk, theta, vectorize=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss", ["hinge", "logistic"])
+@pytest.mark.parametrize("T", [0.0, 0.7])
+def test_gated_vgg_products_equal_dense_oracle(T, loss):
+    model = tiny_vgg(T)
+    X, y = data(5, (1, 32, 32))
+    X = 10 * X  # |f| > 1: examples 1 and 3 have an inactive hinge
+    op = ModelHessian(model, X, y, loss=loss, batch_size=3)
+    assert op.ad == "gated" and op.n == 2395
+    gates = model.relu_gates(X) if T == 0 else op.gate_masks
+    H = vgg_oracle(model, X, y, gates, loss)
+    if loss == "hinge":  # some examples have no share in H (inactive hinge): both cases run
+        active = 1 - y * op.outputs() > 0
+        assert 0 < int(active.sum()) < 5
+    v = torch.randn(op.n, dtype=D, generator=torch.Generator().manual_seed(3))
+    Hv = H @ v
+    bound = 1e-12 * (H.abs() @ v.abs()).max()  # round-off of the sum H v
+    assert Hv.abs().max() > 1e3 * bound
+    assert (op.matvec(v) - Hv).abs().max() <= bound
+    cols = [0, 9, 100, 2000, op.n - 1]  # conv1, conv2, a middle conv, conv8, the output layer
+    assert (op.matmat(torch.eye(op.n, dtype=D)[:, cols]) - H[:, cols]).abs().max() <= 1e-12 * (
+        H.abs().max()
+    )
+
+
+def test_auto_takes_the_gated_product_where_it_applies():
+    X, y = data(6, (3,))
+    v = torch.linspace(-1, 1, 27, dtype=D)
+    for model in (
+        mlp("3-4-3-1", 0.0),
+        mlp("3-4-3-1", 0.5),
+        mlp("3-4-3-1", 0.5).set_mode("relu"),
+        mlp("3-4-3-1", math.inf).set_mode("mean"),  # z/2: a fixed factor
+    ):
+        op = ModelHessian(model, X, y, loss="logistic", batch_size=4)
+        ref = ModelHessian(model, X, y, loss="logistic", ad="fwd-over-rev")
+        assert (op.ad, op.ad_fallback, ref.ad) == ("gated", None, "fwd-over-rev")
+        assert torch.allclose(op.matvec(v), ref.matvec(v), rtol=0, atol=1e-15)
+    flat = build_model("mlp:4", input_shape=(1, 3), temperature=0.0, seed=0, dtype=D)
+    op = ModelHessian(flat, X[:, None], y)
+    ref = ModelHessian(flat, X[:, None], y, ad="rev-over-fwd")
+    w = torch.linspace(-1, 1, op.n, dtype=D)
+    assert op.ad == "gated" and torch.allclose(op.matvec(w), ref.matvec(w), rtol=0, atol=1e-15)
+
+
+def test_auto_falls_back_to_torch_func_and_says_why():
+    X, y = data(4, (3,))
+    Xc, yc = data(4, (1, 4, 4))
+    frozen = mlp("3-4-3-1", 0.0)
+    frozen.linears[0].weight.requires_grad_(False)
+    cases = [
+        (mlp("3-4-3-1", 0.3).set_mode("mean"), X, y, "hinge", "not fixed factors"),
+        (TinyConv(0.0), Xc, yc, "hinge", "TinyConv is not a GatedMLP or GatedVGG"),
+        (frozen, X, y, "hinge", "not exactly the weight layers"),
+        (mlp("3-4-3-1", 0.0), X, y, per_example_loss_hinge, "not a named one"),
+    ]
+    for model, Xi, yi, loss, why in cases:
+        op = ModelHessian(model, Xi, yi, loss=loss)
+        assert op.ad == "fwd-over-rev" and why in op.ad_fallback
+        if isinstance(loss, str):
+            with pytest.raises(ConfigError, match=f"ad='gated' does not apply.*{why}"):
+                ModelHessian(model, Xi, yi, loss=loss, ad="gated")
+    model = mlp("3-4-3-1", 0.0)  # a callable per-example loss, asked for by name
+    mine = ModelHessian(model, X, y, loss=per_example_loss_hinge, ad="gated")
+    ref = ModelHessian(model, X, y, loss="hinge")
+    assert (ref.dense() - mine.dense()).abs().max() <= 1e-15
+
+
+def per_example_loss_hinge(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return per_example_loss(f, y, "hinge")
+
+
+def test_gated_cache_budget_and_parameter_changes():
+    model = mlp("4-3-3-2-1", 0.7)
+    X, y = data(9, (4,))
+    g = torch.Generator().manual_seed(5)
+    op = ModelHessian(model, X, y, loss="logistic", batch_size=4)  # batches of 4, 4, 1
+    v = torch.randn(op.n, dtype=D, generator=g)
+    assert op.cached_bytes == 0
+    Hv = op.matvec(v)
+    full = op.cached_bytes
+    assert full > 0 and torch.equal(op.matvec(v), Hv)  # from the kept passes, bitwise
+    kw = {"loss": "logistic", "batch_size": 4, "gate_masks": op.gate_masks}
+    none = ModelHessian(model, X, y, cache_bytes=0, **kw)
+    some = ModelHessian(model, X, y, cache_bytes=full // 2, **kw)  # the first batch fits
+    for other in (none, some):
+        assert torch.equal(other.matvec(v), Hv)
+    assert none.cached_bytes == 0 and 0 < some.cached_bytes <= full // 2
+    with torch.no_grad():  # an in-place change (an optimizer step) drops the kept passes
+        model.linears[1].weight.mul_(1.5)
+    moved = op.matvec(v)
+    fresh = ModelHessian(model, X, y, ad="fwd-over-rev", **kw).matvec(v)
+    assert not torch.allclose(moved, Hv) and torch.allclose(moved, fresh, rtol=0, atol=1e-15)
+    with pytest.raises(ConfigError, match="cache_bytes must be an integer ≥ 0, got -1"):
+        ModelHessian(model, X, y, cache_bytes=-1)
+
+
+def test_gated_product_skips_inactive_hinges_exactly():
+    model = mlp("5-5-1", 0.0)
+    X, _ = data(8, (5,))
+    f = model(X).detach()
+    y = torch.where(torch.arange(8) % 3 == 0, -1.0, 1.0).to(D) * torch.sign(f)
+    active = 1 - y * f > 0
+    assert 0 < int(active.sum()) < 8
+    op = ModelHessian(model, X, y, batch_size=5)
+    ref = ModelHessian(model, X, y, batch_size=5, ad="fwd-over-rev")
+    assert (op.dense() - ref.dense()).abs().max() <= 1e-15
+    X2, y2 = 3 * X[~active], y[~active]  # every hinge inactive: H = 0
+    assert torch.equal(ModelHessian(model, X2, y2).dense(), torch.zeros(op.n, op.n, dtype=D))
+    with torch.no_grad():  # but a NaN is no inactive hinge (its clamp has gradient 0)
+        model.linears[1].weight[0, 0] = math.nan
+    with pytest.raises(NonFiniteError, match="contain NaN"):
+        ModelHessian(model, X2, y2).matvec(torch.ones(op.n, dtype=D))
 
 
 def test_operator_is_symmetric_and_deterministic():
@@ -326,6 +473,6 @@ def test_doctests_of_the_hessian_modules():
     import doctest
     import importlib
 
-    for name in ("operator", "spectra", "checks", "entries"):
+    for name in ("operator", "gated", "spectra", "checks", "entries"):
         res = doctest.testmod(importlib.import_module(f"umwelt.nn.hessian.{name}"))
         assert res.failed == 0 and res.attempted > 0, name

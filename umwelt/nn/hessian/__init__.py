@@ -7,6 +7,9 @@ point a saddle) from the frustration phase (nearly positive semi-definite).
 * :mod:`~umwelt.nn.hessian.operator` — :class:`HessianOperator` (the base class: checks,
   ``matmat``, ``to_scipy()``, ``dense()``), :class:`ModelHessian` (forward-over-reverse products
   of a model's risk with a fixed, seeded gate sample), :class:`MatrixOperator`;
+* :mod:`~umwelt.nn.hessian.gated` — the same products written out by hand for gated MLPs and
+  VGGs with fixed gates, the primal pass kept between products (``ad="gated"``, the default
+  for them);
 * :mod:`~umwelt.nn.hessian.spectra` — Lanczos, stochastic Lanczos quadrature on a fixed grid
   with bootstrap error bars, extremes (``eigsh`` and Lanczos), summary statistics, Hutchinson;
 * :mod:`~umwelt.nn.hessian.checks` — the hinge loss's zero diagonal and trace, spectral symmetry;

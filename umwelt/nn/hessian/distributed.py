@@ -81,8 +81,8 @@ class DistributedModelHessian(ModelHessian):
             on every rank; this rank keeps its contiguous shard of them.
         group: the ``torch.distributed`` process group (default: the world).
         **kwargs: ``loss``, ``batch_size``, ``gate_seed``, ``column_chunk``, ``ad``,
-            ``context`` — as for :class:`~umwelt.nn.hessian.ModelHessian` (``batch_size``
-            applies within the shard).
+            ``cache_bytes``, ``context`` — as for :class:`~umwelt.nn.hessian.ModelHessian`
+            (``batch_size`` applies within the shard).
 
     Raises:
         ConfigError: fewer examples than processes, ``example_weights`` or ``gate_masks`` given
