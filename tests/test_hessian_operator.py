@@ -447,6 +447,19 @@ def test_non_finite_product_is_a_specific_error():
         MatrixOperator(torch.tensor([[math.inf]], dtype=D)).matvec(torch.ones(1, dtype=D))
 
 
+@pytest.mark.parametrize("ad", ["gated", "fwd-over-rev"])
+def test_non_finite_product_of_finite_parameters_quotes_the_risk(ad):
+    """Finite but huge weights overflow float32 products: the message says so, quoting R."""
+    model = mlp("3-4-3-1", 0.0).float()
+    X, y = data(4, (3,))
+    with torch.no_grad():
+        for lin in model.linears:
+            lin.weight.mul_(1e20)  # products of two layers ~ 1e40 > float32 max: Hv overflows
+    op = ModelHessian(model, X.float(), y.float(), loss="logistic", ad=ad)
+    with pytest.raises(NonFiniteError, match=r"parameters are finite and the risk is (inf|nan)"):
+        op.matvec(torch.ones(op.n))
+
+
 def test_bad_inputs_are_named():
     model = mlp("3-4-3-1", 0.5)
     X, y = data(4, (3,))
