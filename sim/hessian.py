@@ -61,7 +61,9 @@ from ``(seed, example index)``, the same uniforms at every epoch.
   :func:`~umwelt.nn.hessian.entry_summary` (Bonferroni at family level 0.05; see that module for
   the significance rules), ``n_entries`` (K, or all non-zero entries of the columns if fewer);
 * ``loss``: the risk of the analysed examples with the fixed gates (at :math:`T = 0` the run's
-  training loss), ``active_fraction`` (examples with an active hinge), ``wall_s``.
+  training loss), ``active_fraction`` (examples with an active hinge), ``wall_s``, and
+  ``hvp_mode``, how the products were taken (:class:`~umwelt.nn.hessian.ModelHessian`'s ``ad``:
+  ``"gated"`` by hand for the gated nets, else ``torch.func``; only round-off differs).
 
 **The grid is chosen once.** The first analysis of a run fixes it, in
 ``hessian/config.json`` together with every setting that changes the numbers: ``grid_bound``
@@ -737,6 +739,7 @@ def _analyse_epoch(op, cfg, *, grid, c, steps, extremes, seeds, stage, loss_name
     t0 = time.perf_counter()
     N = op.n
     row: dict[str, Any] = {"n_params": N, "n_examples": _n_total(op), "loss": op.risk()}
+    row["hvp_mode"] = op.ad  # how the products were taken (changes only round-off)
     if loss_name == "hinge":
         row["active_fraction"] = _active_fraction(op)
 

@@ -43,6 +43,7 @@ ROW_KEYS = {
     "epoch",
     "n_params",
     "n_examples",
+    "hvp_mode",
     "lambda_min",
     "lambda_max",
     "neg_mass",
