@@ -114,9 +114,9 @@ class GateNoise:
         mantissa, one, tview, nview = _BITS[dtype]
         n = int(np.prod(shape, dtype=np.int64))
         per_word = 8 // np.dtype(nview).itemsize
-        words = np.empty(-(-n // per_word), dtype=np.uint64)
-        self._fill(words)
-        bits = torch.from_numpy(words.view(nview)[:n])
+        words = torch.empty(-(-n // per_word), dtype=torch.int64)  # torch's aligned memory
+        self._fill(words.numpy().view(np.uint64))
+        bits = words.view(tview)[:n]
         u = bits.bitwise_and_(mantissa).bitwise_or_(one).view(dtype).sub_(1.0)  # k 2^-m
         return u.view(shape)
 
