@@ -54,4 +54,5 @@ def test_quick_hessian_benchmark_reports_the_observation():
     res = CliRunner().invoke(app, ["bench", "hessian", "--quick"])
     assert res.exit_code == 0, res.output
     assert "hvp/grad" in res.output and "One Hessian observation" in res.output
+    assert "gated/grad" in res.output and "db/gated" in res.output
     assert "entries: columns, bootstrap" in res.output and "full-data HVPs:" in res.output
