@@ -1,4 +1,4 @@
-"""GateNoise: the law of its uniforms, reproducibility, state round trips, and the gates it draws."""
+"""GateNoise: the law of its uniforms, reproducibility, state round trips, the gates it draws."""
 
 from __future__ import annotations
 
