@@ -322,8 +322,53 @@ def run(
         "slq_memory": memory,
         "goals": {"hvp/grad": GOAL_HVP_OVER_GRAD, "double_backward/hvp": GOAL_DOUBLE_OVER_HVP},
         "note": note,
-        "observation": observation(quick, device=device),
+        "observation": _observation_estimate(quick, device),
     }
+
+
+#: the full benchmark's observation: umwelt hessian's defaults with fewer products of each
+#: kind (each full-data product on 2,000 images costs seconds on a CPU; the defaults make ~800)
+REDUCED_SETTINGS = {
+    "lanczos_steps": 8,
+    "start_vectors": 2,
+    "extreme_steps": 8,
+    "entry_columns": 4,
+    "hinge_coords": 4,
+}
+
+
+def _observation_estimate(quick: bool, device: str) -> dict:
+    """:func:`observation` (quick, or with :data:`REDUCED_SETTINGS`), and its time estimated
+    for ``umwelt hessian``'s default counts: each part's measured seconds per product times
+    the default number of its products, plus its time outside products as measured (the
+    per-example products of the entries scale with the number of columns)."""
+    r = observation(quick, device=device, settings=None if quick else REDUCED_SETTINGS)
+    from sim.hessian import HessianConfig
+
+    d, got = HessianConfig(), r["settings"]
+    k_d = min(80, r["n_params"])
+    hinge = got.get("hinge_coords", d.hinge_coords)
+    counts = {  # default products per part
+        "extremes": k_d,
+        "slq": k_d * d.start_vectors,
+        "checks": r["hvps"]["checks"] - hinge + d.hinge_coords,  # + the trace test's, as measured
+        "entries": d.entry_columns,
+    }
+    col_scale = d.entry_columns / max(got["entry_columns"], 1)
+    est = sum(r["parts_s"].values()) - sum(r["hvp_s"].values()) - r["per_example"]["seconds"]
+    for part, n in counts.items():
+        if r["hvps"][part]:
+            est += n * r["hvp_s"][part] / r["hvps"][part]
+    est += r["per_example"]["seconds"] * col_scale
+    r["default_products"] = counts
+    r["estimated_default_s"] = est
+    print(
+        f"at umwelt hessian's defaults ({sum(counts.values())} full-data products: "
+        + ", ".join(f"{k} {n}" for k, n in counts.items())
+        + f"; per-example products × {col_scale:g}) this observation would take about "
+        f"{est:,.0f} s = {est / 3600:.2f} h (measured seconds per product × counts)"
+    )
+    return r
 
 
 # -- one full observation --------------------------------------------------------------------------
