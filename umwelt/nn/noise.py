@@ -8,11 +8,8 @@ than the layer's own arithmetic. :class:`GateNoise` is a drop-in source with the
 the generator interface training needs (``manual_seed``, ``get_state``, ``set_state``):
 
 * **on the CPU** the random bits come from numpy's SFC64 (Chris Doty-Humphrey's small fast
-  chaotic generator, 256 bits of state, which passes PractRand and TestU01's BigCrush), in
-  :data:`STREAMS` independent streams spawned from one :class:`numpy.random.SeedSequence`.
-  Stream :math:`k` always fills the :math:`k`-th of :data:`STREAMS` contiguous parts of a draw,
-  so the numbers depend on the seed and the shape only — not on how many threads fill the
-  parts (large draws use one thread per part; numpy releases the GIL while it generates);
+  chaotic generator, 256 bits of state, which passes PractRand and TestU01's BigCrush), seeded
+  through a :class:`numpy.random.SeedSequence`, one 64-bit word at a time in a tight loop;
 * **on other devices** (CUDA) it wraps a :class:`torch.Generator` of that device and calls
   ``torch.rand``, which is already fast there.
 
@@ -33,36 +30,21 @@ True
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
+import math
 
 import numpy as np
 import torch
 
 from umwelt.errors import ConfigError
 
-__all__ = ["STREAMS", "GateNoise"]
+__all__ = ["GateNoise"]
 
-STREAMS = 2  # independent SFC64 streams of a CPU draw (fixed: the numbers must not depend on it)
-_THREADED_WORDS = 1 << 15  # below this many words one thread fills all parts (no pool overhead)
-
-# (mantissa mask, exponent of 1.0, word dtype viewed by torch) per uniform dtype
+# (mantissa mask, exponent of 1.0, torch view of the words, uniforms per 64-bit word) per dtype
 _BITS = {
-    torch.float32: (0x007F_FFFF, 0x3F80_0000, torch.int32, np.int32),
-    torch.float64: (0x000F_FFFF_FFFF_FFFF, 0x3FF0_0000_0000_0000, torch.int64, np.int64),
+    torch.float32: (0x007F_FFFF, 0x3F80_0000, torch.int32, 2),
+    torch.float64: (0x000F_FFFF_FFFF_FFFF, 0x3FF0_0000_0000_0000, torch.int64, 1),
 }
 _STATE_WORDS = 6  # SFC64: 4 state words, has_uint32, uinteger
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _executor() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=STREAMS, thread_name_prefix="umwelt-noise")
-        return _pool
 
 
 class GateNoise:
@@ -73,7 +55,7 @@ class GateNoise:
 
     Args:
         seed: a non-negative integer; equal seeds give equal streams.
-        device: where the uniforms are made (``"cpu"``: numpy SFC64 streams; otherwise a
+        device: where the uniforms are made (``"cpu"``: a numpy SFC64 stream; otherwise a
             :class:`torch.Generator` of that device).
 
     Raises:
@@ -83,7 +65,7 @@ class GateNoise:
     def __init__(self, seed: int = 0, device: torch.device | str = "cpu"):
         self.device = torch.device(device)
         self._torch_gen = None if self.device.type == "cpu" else torch.Generator(self.device)
-        self._streams: list[np.random.SFC64] = []
+        self._stream = np.random.SFC64(0)
         self.manual_seed(seed)
 
     def __repr__(self) -> str:
@@ -97,8 +79,7 @@ class GateNoise:
         if self._torch_gen is not None:
             self._torch_gen.manual_seed(int(seed))
         else:
-            children = np.random.SeedSequence(int(seed)).spawn(STREAMS)
-            self._streams = [np.random.SFC64(c) for c in children]
+            self._stream = np.random.SFC64(np.random.SeedSequence(int(seed)))
         return self
 
     def uniform(self, shape: tuple[int, ...] | torch.Size, dtype: torch.dtype = torch.float32):
@@ -111,40 +92,20 @@ class GateNoise:
             dtype = torch.float32
         if self._torch_gen is not None:
             return torch.rand(shape, generator=self._torch_gen, device=self.device, dtype=dtype)
-        mantissa, one, tview, nview = _BITS[dtype]
-        n = int(np.prod(shape, dtype=np.int64))
-        per_word = 8 // np.dtype(nview).itemsize
-        words = torch.empty(-(-n // per_word), dtype=torch.int64)  # torch's aligned memory
-        self._fill(words.numpy().view(np.uint64))
-        bits = words.view(tview)[:n]
+        mantissa, one, tview, per_word = _BITS[dtype]
+        n = math.prod(shape)
+        words = self._stream.random_raw(-(-n // per_word))  # (⌈n / per_word⌉,) uint64
+        bits = torch.from_numpy(words.view(np.int64)).view(tview)[:n]
         u = bits.bitwise_and_(mantissa).bitwise_or_(one).view(dtype).sub_(1.0)  # k 2^-m
         return u.view(shape)
-
-    def _fill(self, words: np.ndarray) -> None:
-        """Fill ``words`` with raw 64-bit draws: part ``k`` of :data:`STREAMS` from stream ``k``."""
-        edges = np.linspace(0, words.size, STREAMS + 1).astype(np.int64)
-
-        def part(k: int) -> None:
-            a, b = edges[k], edges[k + 1]
-            if b > a:
-                words[a:b] = self._streams[k].random_raw(int(b - a))
-
-        if words.size < _THREADED_WORDS:
-            for k in range(STREAMS):
-                part(k)
-        else:
-            for f in [_executor().submit(part, k) for k in range(STREAMS)]:
-                f.result()
 
     def get_state(self) -> torch.Tensor:
         """The stream's state as a uint8 CPU tensor (what :meth:`set_state` takes back)."""
         if self._torch_gen is not None:
             return self._torch_gen.get_state()
-        words = []
-        for s in self._streams:
-            st = s.state
-            words += [int(w) for w in st["state"]["state"]]
-            words += [int(st["has_uint32"]), int(st["uinteger"])]
+        st = self._stream.state
+        words = [int(w) for w in st["state"]["state"]]
+        words += [int(st["has_uint32"]), int(st["uinteger"])]
         return torch.from_numpy(np.array(words, dtype=np.uint64).view(np.uint8).copy())
 
     def set_state(self, state: torch.Tensor) -> GateNoise:
@@ -161,17 +122,16 @@ class GateNoise:
             except RuntimeError as e:
                 raise ConfigError(f"not a gate-noise state for {self.device}: {e}") from None
             return self
-        expected = STREAMS * _STATE_WORDS * 8
+        expected = _STATE_WORDS * 8
         if state.numel() != expected:
             raise ConfigError(
                 f"not a CPU gate-noise state: {state.numel()} bytes, expected {expected}"
             )
-        words = state.cpu().contiguous().numpy().view(np.uint64).reshape(STREAMS, _STATE_WORDS)
-        for s, w in zip(self._streams, words, strict=True):
-            s.state = {
-                "bit_generator": "SFC64",
-                "state": {"state": np.array(w[:4], dtype=np.uint64)},
-                "has_uint32": int(w[4]),
-                "uinteger": int(w[5]),
-            }
+        w = state.cpu().contiguous().numpy().view(np.uint64)
+        self._stream.state = {
+            "bit_generator": "SFC64",
+            "state": {"state": np.array(w[:4], dtype=np.uint64)},
+            "has_uint32": int(w[4]),
+            "uinteger": int(w[5]),
+        }
         return self
