@@ -20,14 +20,13 @@ parameter :math:`\eta\|\nabla_\theta R\|^2` (eq. 15) and per-layer gate statisti
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import nn
 
 from umwelt._checks import check_fraction, check_int, check_positive
 from umwelt.errors import ConfigError, ShapeError
 from umwelt.nn.gate import gate_entropy_bits
+from umwelt.nn.losses import LOSSES, get_loss, hinge_loss, logistic_loss
 
 __all__ = [
     "LOSSES",
@@ -41,37 +40,6 @@ __all__ = [
     "order_parameter",
     "train_epoch",
 ]
-
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def hinge_loss(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    r"""Mean hinge loss :math:`\frac1B\sum_i \max(0, 1 - y_i f_i)` (eq. 12); ``f, y``: ``(B,)``.
-
-    >>> hinge_loss(torch.tensor([2.0, 0.5, -1.0]), torch.tensor([1.0, 1.0, 1.0])).item()
-    0.8333333134651184
-    """
-    return torch.clamp(1 - y * f, min=0).mean()
-
-
-def logistic_loss(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    r"""Mean logistic loss :math:`\frac1B\sum_i \log(1 + e^{-y_i f_i})`; ``f, y``: ``(B,)``.
-
-    >>> round(logistic_loss(torch.tensor([0.0]), torch.tensor([1.0])).item(), 6)  # log 2
-    0.693147
-    """
-    return nn.functional.softplus(-y * f).mean()
-
-
-LOSSES: dict[str, LossFn] = {"hinge": hinge_loss, "logistic": logistic_loss}
-
-
-def get_loss(name: str) -> LossFn:
-    """The loss function called ``name`` (a key of :data:`LOSSES`), else :class:`ConfigError`."""
-    try:
-        return LOSSES[name]
-    except (KeyError, TypeError):
-        raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {name!r}") from None
 
 
 def _check_data(X: torch.Tensor, y: torch.Tensor) -> int:

@@ -72,6 +72,7 @@ from umwelt.nn.hessian.gated import (
     GatedProducts,
     gated_layers,
 )
+from umwelt.nn.losses import PER_EXAMPLE_LOSSES, LossFn
 
 __all__ = [
     "AD_MODES",
@@ -85,20 +86,6 @@ __all__ = [
 
 AD_MODES: tuple[str, ...] = ("auto", "gated", "fwd-over-rev", "rev-over-fwd")
 DENSE_LIMIT = 5000  # largest N for which dense() builds the N × N matrix unless told otherwise
-
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def _hinge(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return torch.clamp(1 - y * f, min=0)  # (B,)
-
-
-def _logistic(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return nn.functional.softplus(-y * f)  # (B,)
-
-
-PER_EXAMPLE_LOSSES: dict[str, LossFn] = {"hinge": _hinge, "logistic": _logistic}
-r"""Per-example losses ``(f, y) -> (B,)``: hinge :math:`\max(0, 1 - yf)` (eq. 12), logistic."""
 
 
 def _all_finite(t: torch.Tensor) -> bool:
