@@ -1,0 +1,42 @@
+r"""Figures as functions of data: each takes arrays (and, where it can share a figure, the axes
+``ax`` to draw on) and returns ``(fig, ax)`` or ``(fig, axes)``. Nothing here shows or saves a
+figure: the drivers in ``sim/`` choose the file names and call ``fig.savefig``.
+
+Figures are built on :class:`matplotlib.figure.Figure` directly (no pyplot global state, so no
+interactive backend is ever selected): they render headless and in parallel. ``import umwelt``
+does not import this package; importing it loads matplotlib (never torch).
+
+The figure families, one private module each (figures of THEORY.md §4 unless said otherwise):
+
+**A training run** (:mod:`~umwelt.plotting._training`; ``umwelt simulate``, ``umwelt plot``)
+
+- :func:`plot_learning_curves`: loss (log) and accuracy against epoch, several nets (fig. 8b).
+- :func:`plot_order_parameter`: :math:`\eta\|\nabla R\|^2` beside the loss (fig. 4b).
+- :func:`plot_gate_statistics`: per-layer gate entropy and agreement with the ReLU gates.
+- :func:`plot_ridgeline`: per-layer histograms offset by epoch (fig. 3a weights, 4a gradients).
+- :func:`plot_layer_series`: per-layer scalars over epochs (gradient symmetry, gates, isotropy).
+- :func:`plot_spectra`: within-layer weight-correlation spectra against rank (Fok et al.).
+
+**Basis circuits** (:mod:`~umwelt.plotting._circuits`; ``umwelt circuits``)
+
+- :func:`plot_circuit_histograms`: circuit values against their mirror image (fig. 3b).
+- :func:`plot_assembly_moments`: assemblies' mean and second moment against depth (eq. 20).
+
+**The Hessian through training** (:mod:`~umwelt.plotting._hessian`; ``umwelt hessian``)
+
+- :func:`plot_hessian_spectrum`: eigenvalue densities over epochs, symmetric-log (fig. 8a).
+- :func:`plot_hessian_entries`: normalized entries and their correlations (figs. 6a–c).
+- :func:`plot_hessian_means`: concentration of the means, coupling exponents (figs. 7a–c).
+"""
+
+from umwelt.plotting._circuits import plot_assembly_moments as plot_assembly_moments
+from umwelt.plotting._circuits import plot_circuit_histograms as plot_circuit_histograms
+from umwelt.plotting._hessian import plot_hessian_entries as plot_hessian_entries
+from umwelt.plotting._hessian import plot_hessian_means as plot_hessian_means
+from umwelt.plotting._hessian import plot_hessian_spectrum as plot_hessian_spectrum
+from umwelt.plotting._training import plot_gate_statistics as plot_gate_statistics
+from umwelt.plotting._training import plot_layer_series as plot_layer_series
+from umwelt.plotting._training import plot_learning_curves as plot_learning_curves
+from umwelt.plotting._training import plot_order_parameter as plot_order_parameter
+from umwelt.plotting._training import plot_ridgeline as plot_ridgeline
+from umwelt.plotting._training import plot_spectra as plot_spectra

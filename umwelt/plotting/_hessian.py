@@ -1,0 +1,299 @@
+r"""Figures of the Hessian through training (``umwelt hessian``, THEORY.md §4): the eigenvalue
+densities over epochs (fig. 8a), the sampled entries normalized by their bootstrap spread with
+their correlations (figs. 6a–c), and the concentration of the entries' means with the coupling
+exponents (figs. 7a–c).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.axes import Axes
+
+from umwelt.plotting._common import axes_row, color_ramp, loggable, ridgelines
+
+
+def _symlog_axis(ax: Axes, c: float, bound: float, axis: str = "x") -> None:
+    r"""Put the axis on :math:`u = \mathrm{sign}(\lambda)\ln(1 + |\lambda|/c)` (the scale the
+    Hessian's density grid is even in), ticks at 0 and at ±powers of ten in ``[c, bound]``."""
+
+    def fwd(v):
+        v = np.asarray(v, dtype=float)
+        return np.sign(v) * np.log1p(np.abs(v) / c)
+
+    def inv(u):
+        u = np.asarray(u, dtype=float)
+        return np.sign(u) * c * np.expm1(np.abs(u))
+
+    lo, hi = int(np.ceil(np.log10(c))), int(np.floor(np.log10(bound)))
+    step = max(1, (hi - lo + 1) // 4)  # at most ~5 ticks per side
+    pos = [10.0**k for k in range(hi, lo - 1, -step)][::-1]
+    ticks = [-p for p in pos[::-1]] + [0.0] + pos
+    labels = [
+        ("0" if t == 0 else f"{t:.0e}".replace("e+0", "e").replace("e-0", "e-")) for t in ticks
+    ]
+    if axis == "x":
+        ax.set_xscale("function", functions=(fwd, inv))
+        ax.set_xticks(ticks, labels, fontsize=7)
+        ax.set_xlim(-bound, bound)
+    else:
+        ax.set_yscale("function", functions=(fwd, inv))
+        ax.set_yticks(ticks, labels, fontsize=7)
+
+
+def _asinh_axis(ax: Axes, reach: float) -> None:
+    """x axis even in ``asinh(x)`` (linear within ±1, logarithmic beyond) on ``[-reach, reach]``,
+    ticks at 0, ±1, ±10, ..."""
+    ax.set_xscale("function", functions=(np.arcsinh, np.sinh))
+    top = max(int(np.floor(np.log10(max(reach, 1.0)))), 0)
+    pos = [10.0**k for k in range(0, top + 1)]
+    ticks = [-p for p in pos[::-1]] + [0.0] + pos
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks], fontsize=7)
+    ax.set_xlim(-reach, reach)
+
+
+def _asinh_densities(edges: np.ndarray, hists: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Bin centres, densities per unit of ``asinh(x)`` ``(E, nb)``, and the symmetric reach that
+    covers 99.9% of every histogram."""
+    edges = np.asarray(edges, dtype=float)
+    t = np.arcsinh(edges)
+    centers = np.sinh(0.5 * (t[:-1] + t[1:]))
+    dt = np.diff(t)
+    dens = np.zeros(hists.shape)
+    reach = 1.0
+    for e, h in enumerate(hists):
+        total = h.sum()
+        if total > 0:
+            dens[e] = h / (total * dt)
+            cdf = np.cumsum(h) / total
+            lo = abs(edges[min(np.searchsorted(cdf, 0.0005), len(edges) - 1)])
+            hi = abs(edges[min(np.searchsorted(cdf, 0.9995) + 1, len(edges) - 1)])
+            reach = max(reach, lo, hi)
+    return centers, dens, reach
+
+
+def plot_hessian_spectrum(
+    grid: np.ndarray,
+    densities: np.ndarray,
+    epochs: Sequence[int],
+    *,
+    c: float,
+    lo: np.ndarray | None = None,
+    hi: np.ndarray | None = None,
+    series: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float] | None]]]
+    | None = None,
+    title: str | None = None,
+):
+    r"""Fig. 8a: Hessian eigenvalue densities over epochs on symmetric-log axes, with bands.
+
+    The x axis is :math:`u = \mathrm{sign}(\lambda)\ln(1 + |\lambda|/c)` (linear within
+    :math:`|\lambda| \lesssim c`, logarithmic beyond), labelled in :math:`\lambda`; the y axis
+    is the density :math:`\rho(\lambda)` on a log scale (down to :math:`10^{-5}` of its peak),
+    so the bulk near 0 and the outliers of every epoch show on one figure. A symmetric spectrum
+    is mirror symmetric about the dashed line at 0.
+
+    Args:
+        grid: ``(G,)`` eigenvalues :math:`\lambda`, symmetric about 0.
+        densities: ``(E, G)`` densities per unit :math:`\lambda` (mass 1).
+        epochs: ``(E,)``.
+        c: the linear scale of the symmetric-log axis.
+        lo, hi: ``(E, G)`` error band (e.g. 5th–95th bootstrap percentiles), same units.
+        series: optional further panels against epoch: ``{y label: {line label: (values (E,),
+            standard errors (E,) or None)}}``, e.g. extremes, negative mass, asymmetry.
+
+    Returns:
+        ``(fig, axes)``: the density axis first.
+    """
+    grid = np.asarray(grid, dtype=float)
+    dens = np.atleast_2d(np.asarray(densities, dtype=float))
+    E = dens.shape[0]
+    extra = len(series or {})
+    fig, axes = axes_row(
+        None, 1 + extra, (7.5 + 3.6 * extra, 4.4), width_ratios=[2.1] + [1] * extra
+    )
+    ax = axes[0]
+    peaks = np.nanmax(dens, axis=1) if dens.size else np.ones(1)
+    top = float(np.max(peaks, initial=0.0))
+    low = peaks[peaks > 0]
+    floor = 1e-5 * float(low.min()) if low.size else 1e-12  # 5 decades below the lowest peak
+    colors = color_ramp(E)
+    for e in range(E):
+        y = dens[e]
+        if lo is not None and hi is not None:
+            ax.fill_between(
+                grid,
+                np.maximum(np.asarray(lo[e], dtype=float), floor),
+                np.maximum(np.asarray(hi[e], dtype=float), floor),
+                color=colors[e],
+                alpha=0.25,
+                lw=0,
+            )
+        ax.plot(
+            grid,
+            loggable(y, floor),
+            color=colors[e],
+            lw=1.2,
+            label=f"epoch {epochs[e]}",
+        )
+    ax.axvline(0.0, color="0.4", lw=0.7, ls="--")
+    bound = float(np.max(np.abs(grid)))
+    _symlog_axis(ax, c, bound)
+    ax.set_yscale("log")
+    ax.set_ylim(floor, top * 3)
+    ax.set(
+        xlabel=f"eigenvalue λ (symmetric log; linear within ±{c:.1g})",
+        ylabel="eigenvalue density ρ(λ) (log scale)",
+    )
+    ax.grid(alpha=0.3, which="major")
+    ax.legend(fontsize=7, ncols=2 if E > 6 else 1)
+    for a, (ylabel, lines) in zip(axes[1:], (series or {}).items()):
+        for i, (label, (vals, se)) in enumerate(lines.items()):
+            vals = np.asarray(vals, dtype=float)
+            a.errorbar(
+                epochs,
+                vals,
+                yerr=None if se is None else np.asarray(se, dtype=float),
+                fmt="o-",
+                ms=3,
+                lw=1,
+                capsize=2,
+                color=f"C{i}",
+                label=label,
+            )
+        if any(np.nanmin(np.asarray(v, dtype=float), initial=0.0) < 0 for v, _ in lines.values()):
+            a.axhline(0.0, color="0.5", lw=0.7, ls="--")  # a sign to judge
+        a.set(xlabel="epoch", ylabel=ylabel)
+        a.grid(alpha=0.3)
+        a.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return fig, axes
+
+
+def plot_hessian_entries(
+    edges: np.ndarray,
+    hists: np.ndarray,
+    epochs: Sequence[int],
+    corr: Mapping[str, np.ndarray],
+    *,
+    overlap: float = 1.6,
+    title: str | None = None,
+):
+    r"""Figs. 6a–c: distributions of sampled Hessian entries normalized by their bootstrap
+    standard deviation, over epochs, and correlation-coefficient sub-matrices between entries.
+
+    (a) Ridgelines, earliest epoch at the bottom: per epoch the density of
+    :math:`H^{(b)}_{jk}/\mathrm{std}_{jk}` pooled over bootstrap samples and live entries, on
+    an ``asinh`` axis (linear within ±1, logarithmic beyond; densities per unit of ``asinh``),
+    with the standard normal (grey, dashed) for reference; symmetric about the dashed 0 when the
+    entries fluctuate symmetrically. (b), (c) the correlation matrices (``RdBu``, −1…1), e.g. at
+    the first and the last epoch.
+
+    Args:
+        edges: ``(nb + 1,)`` bin edges.
+        hists: ``(E, nb)`` counts.
+        epochs: ``(E,)``.
+        corr: ``{panel title: (s, s) correlation matrix}`` (NaN shown blank).
+
+    Returns:
+        ``(fig, axes)``.
+    """
+    hists = np.atleast_2d(np.asarray(hists, dtype=float))
+    E = hists.shape[0]
+    nc = len(corr)
+    fig, axes = axes_row(None, 1 + nc, (4.2 + 3.9 * nc, 4.6), width_ratios=[1.15] + [1] * nc)
+    ax = axes[0]
+    centers, dens, reach = _asinh_densities(edges, hists)
+    # N(0, 1) per unit of asinh(x): φ(x) cosh(asinh x) = φ(x) √(1 + x²)
+    ref = np.exp(-0.5 * centers**2) / np.sqrt(2 * np.pi) * np.sqrt(1 + centers**2)
+    peak = max(float(dens.max()) if dens.size else 0.0, float(ref.max()))
+    scale = overlap / peak
+    colors = color_ramp(E)
+    ridgelines(ax, centers, dens, epochs, colors, scale=scale, overlap=overlap)
+    for e in range(E):  # each over its ridge, under the ridge below
+        ax.plot(centers, e + ref * scale, color="0.35", lw=0.7, ls="--", zorder=2 * (E - e) + 1)
+    _asinh_axis(ax, reach)
+    ax.set(xlabel="H⁽ᵇ⁾ⱼₖ / std(Hⱼₖ)  (asinh scale; bootstrap over examples)", ylabel="epoch")
+    ax.set_title("(a) normalized entries (grey: N(0, 1))", fontsize=9)
+    image = None
+    for i, (a, (name, M)) in enumerate(zip(axes[1:], corr.items())):
+        M = np.asarray(M, dtype=float)
+        image = a.imshow(M, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+        a.set_title(f"({chr(ord('b') + i)}) {name}", fontsize=9)
+        a.set(xlabel="entry", ylabel="entry")
+    if image is not None:
+        fig.colorbar(image, ax=axes[1:], shrink=0.8, label="correlation coefficient")
+    if title:
+        fig.suptitle(title)
+    return fig, axes
+
+
+def plot_hessian_means(
+    edges: np.ndarray,
+    hists: np.ndarray,
+    epochs: Sequence[int],
+    frac_below: Sequence[float] | Mapping[str, Sequence[float]],
+    exponents: Mapping[str, Sequence[float]],
+    *,
+    threshold: float = 0.15,
+    reference: float = 0.95,
+    null: float | None = None,
+    title: str | None = None,
+):
+    r"""Figs. 7a–c: concentration of the sampled entries' means, and coupling exponents.
+
+    (a) Per epoch the distribution of :math:`H_{jk}/\mathrm{std}_{jk}` (signed; on an ``asinh``
+    axis, densities per unit of ``asinh``), the band :math:`|\cdot| <` ``threshold`` shaded;
+    (b) the fraction of entries inside the band over epochs, one curve per normalization
+    (dashed: ``reference``, the paper's 95%; dotted: ``null``, e.g. the fraction that entries
+    whose expectation is exactly 0 would give); (c) exponents of :math:`N` over epochs — e.g.
+    the coupling-set size :math:`\log \overline{n_\mathrm{corr}} / \log N` and the numbers of
+    entries with significant skewness or kurtosis (gaps: a count of 0).
+
+    Args:
+        edges: ``(nb + 1,)`` bin edges of mean/std.
+        hists: ``(E, nb)`` counts.
+        epochs: ``(E,)``.
+        frac_below: ``(E,)``, or ``{label: (E,)}`` for several normalizations.
+        exponents: ``{label: (E,)}``.
+
+    Returns:
+        ``(fig, [ax_a, ax_b, ax_c])``.
+    """
+    hists = np.atleast_2d(np.asarray(hists, dtype=float))
+    E = hists.shape[0]
+    fig, (ax_a, ax_b, ax_c) = axes_row(None, 3, (14, 4.2))
+    centers, dens, reach = _asinh_densities(edges, hists)
+    ax_a.axvspan(-threshold, threshold, color="0.8", zorder=0, label=f"|mean|/std < {threshold:g}")
+    colors = color_ramp(E)
+    for e in range(E):
+        if hists[e].sum() > 0:
+            ax_a.plot(centers, dens[e], color=colors[e], lw=1.1, label=f"epoch {epochs[e]}")
+    _asinh_axis(ax_a, reach)
+    ax_a.set(xlabel="Hⱼₖ / std(Hⱼₖ)  (asinh scale)", ylabel="density per unit of asinh")
+    ax_a.set_title("(a) mean over bootstrap std", fontsize=9)
+    ax_a.legend(fontsize=7, ncols=2 if E > 6 else 1)
+    if not isinstance(frac_below, Mapping):
+        frac_below = {f"|mean|/std < {threshold:g}": frac_below}
+    low = reference if null is None else min(reference, null)
+    for i, (label, vals) in enumerate(frac_below.items()):
+        f = np.asarray(vals, dtype=float)
+        ax_b.plot(epochs, f, "o-", ms=4, color=f"C{i}", label=label)
+        low = min(low, np.nanmin(f)) if np.isfinite(f).any() else low
+    ax_b.axhline(reference, color="0.4", ls="--", lw=0.8, label=f"{reference:.0%}")
+    if null is not None:
+        ax_b.axhline(null, color="0.4", ls=":", lw=0.8, label=f"all entries 0 in mean: {null:.1%}")
+    ax_b.set(xlabel="epoch", ylabel="fraction of entries", ylim=(max(low - 0.05, 0), 1.005))
+    ax_b.set_title("(b) concentration of means", fontsize=9)
+    ax_b.legend(fontsize=7)
+    for i, (label, vals) in enumerate(exponents.items()):
+        ax_c.plot(epochs, np.asarray(vals, dtype=float), "o-", ms=4, color=f"C{i}", label=label)
+    ax_c.set(xlabel="epoch", ylabel="exponent of N  (count = N^exponent)")
+    ax_c.set_title("(c) coupling set size, skewness, kurtosis", fontsize=9)
+    ax_c.legend(fontsize=7)
+    for a in (ax_a, ax_b, ax_c):
+        a.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return fig, [ax_a, ax_b, ax_c]
