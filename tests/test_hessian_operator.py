@@ -486,6 +486,29 @@ def test_doctests_of_the_hessian_modules():
     import doctest
     import importlib
 
-    for name in ("operator", "gated", "spectra", "checks", "entries"):
+    modules = ("base", "gated", "vectors", "krylov", "quadrature", "traces", "checks", "entries")
+    for name in (*modules, "distributed"):
         res = doctest.testmod(importlib.import_module(f"umwelt.nn.hessian.{name}"))
         assert res.failed == 0 and res.attempted > 0, name
+
+
+def test_each_hessian_module_imports_only_those_listed_before_it():
+    """The order of the package docstring's module list is a dependency order (no cycle)."""
+    import ast
+    import re
+    from pathlib import Path
+
+    import umwelt.nn.hessian as package
+
+    order = re.findall(r":mod:`~umwelt\.nn\.hessian\.(\w+)`", package.__doc__)
+    folder = Path(package.__file__).parent
+    assert sorted(order) == sorted(p.stem for p in folder.glob("*.py") if p.stem != "__init__")
+    for i, name in enumerate(order):
+        imported = set()
+        for n in ast.walk(ast.parse((folder / f"{name}.py").read_text())):
+            if isinstance(n, ast.ImportFrom) and n.module:
+                imported |= {n.module, *(f"{n.module}.{a.name}" for a in n.names)}
+            elif isinstance(n, ast.Import):
+                imported |= {a.name for a in n.names}
+        inside = {m.split(".")[3] for m in imported if m.startswith("umwelt.nn.hessian.")}
+        assert inside <= set(order[:i]), (name, inside - set(order[:i]))

@@ -4,24 +4,37 @@ THEORY.md §3–5: with the gates held fixed (the M-step), the risk's Hessian
 :math:`H = \nabla^2_\theta R` tells the plasticity phase (a symmetric spectrum: every stationary
 point a saddle) from the frustration phase (nearly positive semi-definite).
 
-* :mod:`~umwelt.nn.hessian.operator` — :class:`HessianOperator` (the base class: checks,
-  ``matmat``, ``to_scipy()``, ``dense()``), :class:`ModelHessian` (forward-over-reverse products
-  of a model's risk with a fixed, seeded gate sample), :class:`MatrixOperator`;
-* :mod:`~umwelt.nn.hessian.gated` — the same products written out by hand for gated MLPs and
-  VGGs with fixed gates, the primal pass kept between products (``ad="gated"``, the default
-  for them);
-* :mod:`~umwelt.nn.hessian.spectra` — Lanczos, stochastic Lanczos quadrature on a fixed grid
-  with bootstrap error bars, extremes (``eigsh`` and Lanczos), summary statistics, Hutchinson;
-* :mod:`~umwelt.nn.hessian.checks` — the hinge loss's zero diagonal and trace, spectral symmetry;
+* :mod:`~umwelt.nn.hessian.base` — :class:`HessianOperator` (the base class: checks,
+  ``matmat``, ``to_scipy()``, ``dense()``), :class:`MatrixOperator`, :class:`Batch`;
+* :mod:`~umwelt.nn.hessian.fixed_gates` — the seeded per-example gate sample, and the model run
+  with its gates held fixed;
+* :mod:`~umwelt.nn.hessian.gated` — the products written out by hand for gated MLPs and VGGs
+  with fixed gates, the primal pass kept between products (``ad="gated"``, the default for
+  them);
+* :mod:`~umwelt.nn.hessian.model` — :class:`ModelHessian` (forward-over-reverse products of a
+  model's risk with a fixed, seeded gate sample), its ``ad`` modes a table of strategies;
+* :mod:`~umwelt.nn.hessian.vectors` — seeded Rademacher and Gaussian probe vectors;
+* :mod:`~umwelt.nn.hessian.krylov` — Lanczos and its Ritz values, extremes (``eigsh`` and
+  Lanczos);
+* :mod:`~umwelt.nn.hessian.quadrature` — stochastic Lanczos quadrature on a fixed grid with
+  bootstrap error bars, summary statistics;
+* :mod:`~umwelt.nn.hessian.traces` — Hutchinson's trace estimator;
+* :mod:`~umwelt.nn.hessian.checks` — the hinge loss's zero diagonal and trace, spectral
+  symmetry, the fraction of active hinges;
 * :mod:`~umwelt.nn.hessian.entries` — sampled entries, per-example contributions, bootstrap
-  over examples, correlations, significance, coupling exponents (figs. 6–7).
+  over examples, correlations, significance, coupling exponents (figs. 6–7);
+* :mod:`~umwelt.nn.hessian.distributed` — the examples sharded over a process group.
+
+Each module imports only modules listed before it (no import cycle).
 
 ``import umwelt.nn.hessian`` loads torch and SciPy.
 """
 
+from umwelt.nn.hessian.base import DENSE_LIMIT, Batch, HessianOperator, MatrixOperator
 from umwelt.nn.hessian.checks import (
     DIAGONAL_EXACT_LIMIT,
     HingeCheckWarning,
+    active_hinge_fraction,
     diagonal_entries,
     hessian_diagonal,
     hinge_checks,
@@ -41,31 +54,18 @@ from umwelt.nn.hessian.entries import (
     sample_entries,
     significant,
 )
-from umwelt.nn.hessian.operator import (
-    AD_MODES,
-    DENSE_LIMIT,
-    PER_EXAMPLE_LOSSES,
-    Batch,
-    HessianOperator,
-    MatrixOperator,
-    ModelHessian,
-)
-from umwelt.nn.hessian.spectra import (
-    DISTRIBUTIONS,
+from umwelt.nn.hessian.krylov import LanczosResult, eigsh_extremes, lanczos, lanczos_extremes
+from umwelt.nn.hessian.model import AD_MODES, PER_EXAMPLE_LOSSES, ModelHessian
+from umwelt.nn.hessian.quadrature import (
     DensityBand,
-    LanczosResult,
     SLQResult,
-    active_hinge_fraction,
-    eigsh_extremes,
     gaussian_density,
-    hutchinson_trace,
-    lanczos,
-    lanczos_extremes,
-    random_vectors,
     slq,
     spectral_summary,
     symmetric_grid,
 )
+from umwelt.nn.hessian.traces import hutchinson_trace
+from umwelt.nn.hessian.vectors import DISTRIBUTIONS, random_vectors
 
 __all__ = [
     "AD_MODES",

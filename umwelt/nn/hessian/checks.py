@@ -14,6 +14,9 @@ max-pooling too (weight sharing keeps every path at one weight per layer; the po
 fixed almost everywhere). A non-zero diagonal means biases, batch norm, a smooth loss or
 ``"mean"`` gates; :func:`hinge_checks` reports the numbers and warns
 (:class:`HingeCheckWarning`) when they are not :math:`\approx 0` relative to the spectral scale.
+
+Only the examples whose hinge is active, :math:`1 - y_i f(x_i) > 0`, contribute to the
+hinge-loss gradient and Hessian; :func:`active_hinge_fraction` says how many there are.
 """
 
 from __future__ import annotations
@@ -25,12 +28,15 @@ import numpy as np
 import torch
 
 from umwelt.errors import ConfigError
-from umwelt.nn.hessian.operator import HessianOperator
-from umwelt.nn.hessian.spectra import hutchinson_trace, random_vectors
+from umwelt.nn.hessian.base import HessianOperator
+from umwelt.nn.hessian.model import ModelHessian
+from umwelt.nn.hessian.traces import hutchinson_trace
+from umwelt.nn.hessian.vectors import random_vectors
 
 __all__ = [
     "DIAGONAL_EXACT_LIMIT",
     "HingeCheckWarning",
+    "active_hinge_fraction",
     "diagonal_entries",
     "hessian_diagonal",
     "hinge_checks",
@@ -219,3 +225,18 @@ def spectrum_symmetry_defect(eigenvalues: np.ndarray | torch.Tensor) -> float:
     if top == 0.0:
         return 0.0
     return float(np.abs(lam + lam[::-1]).max() / top)
+
+
+@torch.no_grad()
+def active_hinge_fraction(op: ModelHessian) -> float:
+    r"""Fraction of the operator's examples with an active hinge, :math:`1 - y_i f(x_i) > 0`.
+
+    Only these examples contribute to the hinge-loss gradient and Hessian.
+    """
+    if not isinstance(op, ModelHessian):
+        raise ConfigError(
+            f"the active-hinge fraction needs a ModelHessian, got {type(op).__name__}"
+        )
+    f = op.outputs()  # (n,)
+    y = torch.cat([b.y for b in op.batches()])
+    return float(((1 - y * f) > 0).double().mean())

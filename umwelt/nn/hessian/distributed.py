@@ -1,6 +1,6 @@
 r"""Data-parallel Hessian-vector products: each process its shard of the examples, all-reduced.
 
-The risk is a weighted sum over examples (:mod:`~umwelt.nn.hessian.operator`),
+The risk is a weighted sum over examples (:mod:`~umwelt.nn.hessian.model`),
 
 .. math::
     R = \sum_{r=0}^{W-1} \sum_{i \in S_r} w_i\,\ell_i, \qquad w_i = \frac{1}{n}, \qquad
@@ -45,7 +45,8 @@ import torch
 from torch import nn
 
 from umwelt.errors import ConfigError
-from umwelt.nn.hessian.operator import LossFn, ModelHessian
+from umwelt.nn.hessian.model import ModelHessian
+from umwelt.nn.losses import LossFn
 
 __all__ = ["DistributedModelHessian", "shard_range"]
 

@@ -69,8 +69,9 @@ import numpy as np
 import torch
 from scipy import stats
 
+from umwelt._checks import check_int
 from umwelt.errors import ConfigError
-from umwelt.nn.hessian.operator import ModelHessian
+from umwelt.nn.hessian.model import ModelHessian
 
 __all__ = [
     "CORRECTIONS",
@@ -88,12 +89,6 @@ __all__ = [
 ]
 
 CORRECTIONS: tuple[str, ...] = ("bonferroni", "bh")
-
-
-def _check_int(value: int, what: str, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise ConfigError(f"{what} must be an integer ≥ {low}, got {value!r}")
-    return int(value)
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,7 +139,7 @@ def sample_entries(
         ConfigError: ``K`` larger than the number of admissible pairs (e.g. a model with one
             parameter tensor and ``within_layer=False``), or a bad ``n_columns``.
     """
-    K = _check_int(K, "the number of entries K")
+    K = check_int("the number of entries K", K)
     N = op.n
     sizes = np.diff(op.param_offsets)
     total = N * (N - 1) // 2
@@ -156,7 +151,7 @@ def sample_entries(
         )
     rng = np.random.default_rng(seed)
     if n_columns is not None:
-        n_columns = _check_int(n_columns, "n_columns")
+        n_columns = check_int("n_columns", n_columns)
         if n_columns > N:
             raise ConfigError(f"n_columns = {n_columns} exceeds N = {N}")
         col_pool = rng.choice(N, n_columns, replace=False)
@@ -260,8 +255,8 @@ def entry_contributions(
 
 def bootstrap_counts(n: int, n_boot: int, *, seed: int = 0) -> np.ndarray:
     """Multinomial resample counts ``(n_boot, n)``: example ``i`` drawn ``m_i`` times, Σ m = n."""
-    n = _check_int(n, "the number of examples")
-    n_boot = _check_int(n_boot, "the number of bootstrap resamples", low=2)
+    n = check_int("the number of examples", n)
+    n_boot = check_int("the number of bootstrap resamples", n_boot, minimum=2)
     rng = np.random.default_rng(seed)
     return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
 
@@ -485,7 +480,7 @@ def correlation_submatrix(
     Returns:
         ``(indices, block)``: entry indices ``(s,)`` and the ``(s, s)`` correlations.
     """
-    size = _check_int(size, "the sub-matrix size")
+    size = check_int("the sub-matrix size", size)
     idx = np.nonzero(st.live)[0]
     if seed is not None and idx.size > size:
         idx = np.sort(np.random.default_rng(seed).choice(idx, size, replace=False))

@@ -57,25 +57,21 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from umwelt.nn.gate import Gate
+from umwelt.nn.hessian.base import Batch
+from umwelt.nn.losses import LossFn
 from umwelt.nn.mlp import GatedMLP
 from umwelt.nn.models import FlatMLP
 from umwelt.nn.vgg import GatedVGG
 
-if TYPE_CHECKING:
-    from umwelt.nn.hessian.operator import Batch
-
 __all__ = ["DEFAULT_CACHE_BYTES", "GatedLayer", "GatedProducts", "gated_layers"]
 
 DEFAULT_CACHE_BYTES = 2**30  # primal passes kept per operator (1 GiB), batch by batch
-
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 _aten = torch.ops.aten
 _POOL = ([2, 2], [2, 2], [0, 0], [1, 1], False)  # F.max_pool2d(a, 2): kernel, stride, pad, dil

@@ -1,16 +1,8 @@
-r"""Hessian spectra: Lanczos, stochastic Lanczos quadrature, extremes and summary statistics.
-
-**Lanczos** (``k`` steps from a unit start vector :math:`q_1`) builds the tridiagonal
-:math:`T_k = Q_k^\top H Q_k` with diagonal :math:`\alpha` and off-diagonal :math:`\beta`.
-Its eigenvalues (Ritz values) :math:`\theta_m` and the squared first components
-:math:`\tau_m = (s_m)_1^2` of its eigenvectors are the nodes and weights of the ``k``-point
-Gauss quadrature of the spectral measure of :math:`H` seen from :math:`q_1`:
-
-.. math::
-    q_1^\top g(H)\, q_1 \approx \sum_{m=1}^{k} \tau_m\, g(\theta_m).
+r"""Stochastic Lanczos quadrature: the eigenvalue density, its error bars and a summary.
 
 **Stochastic Lanczos quadrature** (SLQ; Lin, Saad & Yang 2016; Ghorbani et al. 2019) averages
-this over :math:`n_v` random start vectors :math:`v/\|v\|` (Rademacher or Gaussian): since
+the Gauss quadrature of one Lanczos run (:mod:`~umwelt.nn.hessian.krylov`) over :math:`n_v`
+random start vectors :math:`v/\|v\|` (Rademacher or Gaussian): since
 :math:`\mathbb E[q^\top g(H) q] = \frac1N \mathrm{tr}\, g(H)`, the averaged nodes and weights
 estimate the eigenvalue density :math:`\rho(\lambda) = \frac1N \sum_i \delta(\lambda - \lambda_i)`.
 The raw nodes and weights are kept (:class:`SLQResult`, savable as ``.npz``), so a density can
@@ -24,21 +16,10 @@ comparable point by point:
 
 Error bars come from a bootstrap over the start vectors.
 
-**Re-orthogonalization and memory.** ``reorth="full"`` keeps the ``k`` Lanczos vectors
-(``k × N`` numbers of the operator's dtype, e.g. 80 × 10⁷ float32 = 3.2 GB) and orthogonalizes
-each new vector against all of them twice (classical Gram–Schmidt, "twice is enough"): Ritz
-values are those of exact arithmetic. ``reorth="none"`` keeps three vectors (``3 × N``): the
-Ritz values lose orthogonality and duplicate ("ghost" eigenvalues), which moves weight between
-copies of a node but leaves the quadrature of low-degree moments, hence the smoothed density,
-accurate (Ghorbani et al. 2019, section 3).
-
 **Summary statistics** (:func:`spectral_summary`) say where the spectrum stands (THEORY.md §5):
 negative mass, moment asymmetry :math:`\int\lambda^3\rho / (\int\lambda^2\rho)^{3/2}` and density
-asymmetry :math:`\int|\rho(\lambda) - \rho(-\lambda)|\,d\lambda`, the trace (Hutchinson:
-:math:`\mathbb E[v^\top H v] = \mathrm{tr}\,H`), and the fraction of examples whose hinge is
-active (:func:`active_hinge_fraction`). Extremes come from SciPy's ``eigsh`` on
-:meth:`~umwelt.nn.hessian.operator.HessianOperator.to_scipy` (:func:`eigsh_extremes`) or from
-the extreme Ritz values of one long Lanczos run (:func:`lanczos_extremes`).
+asymmetry :math:`\int|\rho(\lambda) - \rho(-\lambda)|\,d\lambda`, and the trace (Hutchinson:
+:math:`\mathbb E[v^\top H v] = \mathrm{tr}\,H`, here from the quadrature's first moments).
 """
 
 from __future__ import annotations
@@ -49,226 +30,24 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.linalg import eigh_tridiagonal
-from scipy.sparse.linalg import eigsh
 
-from umwelt.errors import ConfigError, ShapeError
-from umwelt.nn.hessian.operator import HessianOperator, ModelHessian
+from umwelt._checks import check_int
+from umwelt.errors import ConfigError
+from umwelt.nn.hessian.base import HessianOperator
+from umwelt.nn.hessian.krylov import LanczosResult, _check_reorth, _check_steps, _lanczos_block
+from umwelt.nn.hessian.vectors import _check_dist, random_vectors
 
 __all__ = [
     "BLOCK_STATE_BYTES",
-    "DISTRIBUTIONS",
     "DensityBand",
-    "LanczosResult",
     "SLQResult",
-    "active_hinge_fraction",
-    "eigsh_extremes",
     "gaussian_density",
-    "hutchinson_trace",
-    "lanczos",
-    "lanczos_extremes",
-    "random_vectors",
     "slq",
     "spectral_summary",
     "symmetric_grid",
 ]
 
-DISTRIBUTIONS: tuple[str, ...] = ("rademacher", "gaussian")
 BLOCK_STATE_BYTES = 256 * 2**20  # Lanczos state that slq's automatic block size stays within
-_REORTH: tuple[str, ...] = ("full", "none")
-
-
-def _check_int(value: int, what: str, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise ConfigError(f"{what} must be an integer ≥ {low}, got {value!r}")
-    return int(value)
-
-
-def _check_dist(dist: str) -> str:
-    if dist not in DISTRIBUTIONS:
-        raise ConfigError(f"start vectors must be one of {', '.join(DISTRIBUTIONS)}, got {dist!r}")
-    return dist
-
-
-def random_vectors(
-    n: int,
-    count: int,
-    *,
-    seed: int,
-    dist: str = "rademacher",
-    dtype: torch.dtype = torch.float64,
-    device: torch.device | str = "cpu",
-) -> torch.Tensor:
-    """``count`` random vectors of length ``n``, ``(count, n)``: Rademacher (±1) or Gaussian.
-
-    Drawn on the CPU from a :class:`torch.Generator` seeded with ``seed`` and then moved, so a
-    seed gives the same vectors on every device.
-    """
-    _check_dist(dist)
-    gen = torch.Generator().manual_seed(int(seed))
-    if dist == "rademacher":
-        v = torch.randint(0, 2, (count, n), generator=gen, dtype=torch.int8).to(dtype) * 2 - 1
-    else:
-        v = torch.randn(count, n, generator=gen, dtype=torch.float64).to(dtype)
-    return v.to(device)  # (count, n)
-
-
-# -- Lanczos -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class LanczosResult:
-    r"""The outcome of :func:`lanczos`.
-
-    Attributes:
-        alphas: diagonal of :math:`T`, ``(m,)`` float64, ``m ≤ k`` steps taken (fewer when an
-            invariant subspace was found: :math:`\beta_j` below the tolerance).
-        betas: off-diagonal of :math:`T`, ``(m - 1,)`` float64.
-        basis: the Lanczos vectors ``(m, N)`` (``reorth="full"`` only, else ``None``).
-    """
-
-    alphas: np.ndarray
-    betas: np.ndarray
-    basis: torch.Tensor | None
-
-    @property
-    def steps(self) -> int:
-        """Number of steps taken, ``m``."""
-        return len(self.alphas)
-
-    def tridiagonal(self) -> np.ndarray:
-        """:math:`T` as a dense ``(m, m)`` array."""
-        return np.diag(self.alphas) + np.diag(self.betas, 1) + np.diag(self.betas, -1)
-
-    def ritz(self) -> tuple[np.ndarray, np.ndarray]:
-        r"""Gauss quadrature nodes (Ritz values, ascending) and weights (sum 1), ``(m,)`` each."""
-        if self.steps == 1:
-            return self.alphas.copy(), np.ones(1)
-        nodes, vecs = eigh_tridiagonal(self.alphas, self.betas)
-        return nodes, vecs[0] ** 2
-
-
-def _unit_start(op: HessianOperator, V0: torch.Tensor) -> torch.Tensor:
-    norms = torch.linalg.vector_norm(V0, dim=0)  # (b,)
-    if not bool((norms > 0).all()):
-        raise ShapeError("a start vector has zero norm")
-    return V0 / norms
-
-
-def _lanczos_block(op: HessianOperator, V0: torch.Tensor, k: int, full: bool):
-    """Independent Lanczos recurrences from the ``b`` columns of ``V0`` ``(N, b)``, in step.
-
-    One :meth:`~HessianOperator.matmat` of ``b`` columns per step. A column that reaches an
-    invariant subspace stops (its vector is zeroed from then on). Returns
-    ``[(alphas, betas, basis | None), ...]`` per column.
-    """
-    N, b = V0.shape
-    q = _unit_start(op, V0)  # (N, b)
-    eps = torch.finfo(op.dtype).eps
-    Q = torch.empty((k, N, b), dtype=op.dtype, device=op.device) if full else None
-    alphas = np.zeros((k, b))
-    betas = np.zeros((max(k - 1, 0), b))
-    steps = np.full(b, k)
-    active = np.ones(b, dtype=bool)
-    scale = np.zeros(b)
-    q_prev = torch.zeros_like(q)
-    beta = torch.zeros(b, dtype=op.dtype, device=op.device)
-    for j in range(k):
-        if full:
-            Q[j] = q
-        w = op.matmat(q) - beta * q_prev  # (N, b)
-        alpha = (w * q).sum(dim=0)  # (b,)
-        w = w - alpha * q
-        if full:
-            for _ in range(2):  # classical Gram–Schmidt against the basis, twice
-                B = Q[: j + 1]  # (j+1, N, b)
-                w = w - torch.einsum("jnb,jb->nb", B, torch.einsum("jnb,nb->jb", B, w))
-        alphas[j] = alpha.double().cpu().numpy()
-        if j == k - 1:
-            break
-        beta_new = torch.linalg.vector_norm(w, dim=0)  # (b,)
-        bn = beta_new.double().cpu().numpy()
-        scale = np.maximum(scale, np.abs(alphas[j]) + bn)
-        stop = active & (bn <= 10 * eps * math.sqrt(N) * scale)
-        steps[stop] = j + 1
-        active &= ~stop
-        if not active.any():
-            break
-        betas[j] = bn
-        keep = torch.as_tensor(active, device=op.device).to(op.dtype)  # (b,)
-        q_prev, q = q, w / torch.where(beta_new > 0, beta_new, 1.0) * keep
-        beta = beta_new * keep
-    out = []
-    for c in range(b):
-        m = int(steps[c])
-        basis = Q[:m, :, c] if full else None
-        out.append((alphas[:m, c].copy(), betas[: m - 1, c].copy(), basis))
-    return out
-
-
-def _check_steps(k: int, n: int) -> int:
-    k = _check_int(k, "the number of Lanczos steps k")
-    if k > n:
-        raise ConfigError(f"Lanczos steps k = {k} exceed the dimension N = {n}")
-    return k
-
-
-def _check_reorth(reorth: str) -> bool:
-    if reorth not in _REORTH:
-        raise ConfigError(f"reorth must be one of {', '.join(_REORTH)}, got {reorth!r}")
-    return reorth == "full"
-
-
-def lanczos(
-    op: HessianOperator,
-    k: int,
-    *,
-    v0: torch.Tensor | np.ndarray | None = None,
-    seed: int = 0,
-    dist: str = "rademacher",
-    reorth: str = "full",
-) -> LanczosResult:
-    r"""``k`` Lanczos steps on ``op`` from ``v0`` (or a seeded random vector), normalized.
-
-    Args:
-        op: the symmetric operator.
-        k: number of steps, ``1 ≤ k ≤ N``.
-        v0: start vector ``(N,)``; default: one vector of ``dist`` from ``seed``.
-        seed: seed of the default start vector.
-        dist: ``"rademacher"`` or ``"gaussian"`` (default start vector only).
-        reorth: ``"full"`` (keep the ``k × N`` basis, orthogonalize twice against it) or
-            ``"none"`` (keep 3 vectors of ``N``); see the module docstring.
-
-    Returns:
-        :class:`LanczosResult`; stops early (fewer than ``k`` steps) at an invariant subspace:
-        :math:`\beta_j \le 10\,\varepsilon\,\sqrt N \max_i(|\alpha_i| + \beta_i)` (exactly 0 for
-        :math:`H = 0`).
-
-    Raises:
-        ConfigError: for ``k`` outside ``[1, N]``, an unknown ``reorth`` or ``dist``.
-        ShapeError: for a start vector of the wrong shape or zero norm.
-
-    >>> from umwelt.nn.hessian.operator import MatrixOperator
-    >>> op = MatrixOperator(torch.diag(torch.tensor([-1.0, 0.5, 2.0], dtype=torch.float64)))
-    >>> nodes, weights = lanczos(op, 3).ritz()
-    >>> [round(x, 12) for x in nodes.tolist()]
-    [-1.0, 0.5, 2.0]
-    """
-    N = op.n
-    k = _check_steps(k, N)
-    full = _check_reorth(reorth)
-    if v0 is None:
-        q = random_vectors(N, 1, seed=seed, dist=dist, dtype=op.dtype, device=op.device)[0]
-    else:
-        q = torch.as_tensor(np.asarray(v0) if not isinstance(v0, torch.Tensor) else v0)
-        if q.shape != (N,):
-            raise ShapeError(f"the start vector must have shape ({N},), got {tuple(q.shape)}")
-        q = q.to(device=op.device, dtype=op.dtype)
-    ((a, b, basis),) = _lanczos_block(op, q[:, None], k, full)
-    return LanczosResult(alphas=a, betas=b, basis=basis)
-
-
-# -- stochastic Lanczos quadrature ---------------------------------------------------------------
 
 
 def gaussian_density(
@@ -315,7 +94,7 @@ def symmetric_grid(bound: float, n_points: int = 801, *, scale: str = "linear") 
     """
     if not (math.isfinite(bound) and bound > 0):
         raise ConfigError(f"the grid bound must be a finite number > 0, got {bound!r}")
-    n = _check_int(n_points, "the number of grid points", low=3)
+    n = check_int("the number of grid points", n_points, minimum=3)
     half = n // 2  # points on each side of 0
     if scale == "linear":
         pos = bound * np.arange(1, half + 1) / half
@@ -403,7 +182,7 @@ class SLQResult:
         Raises:
             ConfigError: for ``n_boot < 2`` or ``level`` outside ``(0, 1)``.
         """
-        n_boot = _check_int(n_boot, "the number of bootstrap resamples", low=2)
+        n_boot = check_int("the number of bootstrap resamples", n_boot, minimum=2)
         if not 0 < level < 1:
             raise ConfigError(f"the band level must be in (0, 1), got {level!r}")
         per = self.densities(grid, sigma)  # (n_v, G)
@@ -488,7 +267,7 @@ def slq(
     r"""Stochastic Lanczos quadrature: ``k`` Lanczos steps from each of ``n_v`` start vectors.
 
     Costs ``k · n_v`` Hessian-vector products, ``block`` start vectors advancing together (one
-    :meth:`~umwelt.nn.hessian.operator.HessianOperator.matmat` of ``block`` columns per step:
+    :meth:`~umwelt.nn.hessian.base.HessianOperator.matmat` of ``block`` columns per step:
     faster for small models, ``block`` times the activation memory for large ones). The result
     does not depend on ``block``. Lanczos state: ``k × N × block`` numbers of the operator's
     dtype with full re-orthogonalization, ``3 × N × block`` without.
@@ -511,12 +290,12 @@ def slq(
             ``dist`` or ``reorth``.
     """
     k = _check_steps(k, op.n)
-    n_v = _check_int(n_v, "the number of start vectors n_v")
+    n_v = check_int("the number of start vectors n_v", n_v)
     full = _check_reorth(reorth)
     if block is None:
         per_vector = (k if full else 3) * op.n * torch.finfo(op.dtype).bits // 8
         block = max(1, min(16, n_v, BLOCK_STATE_BYTES // per_vector))
-    block = _check_int(block, "the block size")
+    block = check_int("the block size", block)
     _check_dist(dist)
     nodes = np.zeros((n_v, k))
     weights = np.zeros((n_v, k))
@@ -541,92 +320,7 @@ def _vector_seed(seed: int, i: int) -> int:
     return int(np.random.SeedSequence((int(seed), i)).generate_state(1)[0])
 
 
-def hutchinson_trace(
-    op: HessianOperator, n_v: int, *, seed: int = 0, dist: str = "rademacher", chunk: int = 8
-) -> tuple[float, float]:
-    r"""Hutchinson's :math:`\mathrm{tr}\,H = \mathbb E[v^\top H v]`: estimate and standard error.
-
-    ``n_v`` products (in batches of ``chunk``), Rademacher or Gaussian :math:`v`.
-    """
-    n_v = _check_int(n_v, "the number of probe vectors n_v")
-    V = random_vectors(op.n, n_v, seed=seed, dist=dist, dtype=op.dtype, device=op.device).T
-    q = torch.cat(
-        [
-            (V[:, s : s + chunk] * op.matmat(V[:, s : s + chunk])).sum(dim=0)
-            for s in range(0, n_v, chunk)
-        ]
-    ).double()  # (n_v,) v·Hv
-    se = float(q.std() / math.sqrt(n_v)) if n_v > 1 else math.nan
-    return float(q.mean()), se
-
-
-# -- extremes ------------------------------------------------------------------------------------
-
-
-def eigsh_extremes(
-    op: HessianOperator,
-    k: int = 1,
-    *,
-    tol: float = 0.0,
-    seed: int = 0,
-    maxiter: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` smallest and ``k`` largest eigenvalues by SciPy's ``eigsh`` (ARPACK) on ``op``.
-
-    Args:
-        k: how many at each end, ``1 ≤ k < N`` (ARPACK's limit).
-        tol: ARPACK's relative tolerance (0: machine precision).
-        seed: seed of the start vector (deterministic runs).
-        maxiter: ARPACK's iteration limit (default ``10 N``).
-
-    Returns:
-        ``(smallest, largest)``, ``(k,)`` each, ascending.
-
-    Raises:
-        ConfigError: for ``k`` outside ``[1, N)``, naming ``k`` and ``N``.
-    """
-    k = _check_int(k, "the number of eigenvalues k")
-    if k >= op.n:
-        raise ConfigError(
-            f"asked for k = {k} eigenvalues at each end of an N = {op.n} Hessian; eigsh needs "
-            f"k < N (use dense() for small nets)"
-        )
-    A = op.to_scipy()
-    v0 = random_vectors(op.n, 1, seed=seed, dist="gaussian", dtype=torch.float64)[0].numpy()
-    v0 = v0.astype(A.dtype)
-    lo = eigsh(A, k, which="SA", tol=tol, v0=v0, maxiter=maxiter, return_eigenvectors=False)
-    hi = eigsh(A, k, which="LA", tol=tol, v0=v0, maxiter=maxiter, return_eigenvectors=False)
-    return np.sort(lo).astype(np.float64), np.sort(hi).astype(np.float64)
-
-
-def lanczos_extremes(
-    op: HessianOperator, k: int, *, seed: int = 0, dist: str = "rademacher"
-) -> tuple[float, float]:
-    """Smallest and largest Ritz values of one ``k``-step fully re-orthogonalized Lanczos run.
-
-    Ritz values lie inside the spectrum and converge first at its ends; with ``k = N`` they are
-    the eigenvalues.
-    """
-    nodes, _ = lanczos(op, k, seed=seed, dist=dist, reorth="full").ritz()
-    return float(nodes[0]), float(nodes[-1])
-
-
 # -- summary statistics --------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def active_hinge_fraction(op: ModelHessian) -> float:
-    r"""Fraction of the operator's examples with an active hinge, :math:`1 - y_i f(x_i) > 0`.
-
-    Only these examples contribute to the hinge-loss gradient and Hessian.
-    """
-    if not isinstance(op, ModelHessian):
-        raise ConfigError(
-            f"the active-hinge fraction needs a ModelHessian, got {type(op).__name__}"
-        )
-    f = op.outputs()  # (n,)
-    y = torch.cat([b.y for b in op.batches()])
-    return float(((1 - y * f) > 0).double().mean())
 
 
 def _stats(
@@ -688,7 +382,7 @@ def spectral_summary(
     Raises:
         ConfigError: for a bad ``sigma``, ``resolution`` or ``n_boot``.
     """
-    n_boot = _check_int(n_boot, "the number of bootstrap resamples", low=2)
+    n_boot = check_int("the number of bootstrap resamples", n_boot, minimum=2)
     grid = np.asarray(grid, dtype=np.float64)
     nodes, weights = res.nodes, res.weights
     live = weights > 0

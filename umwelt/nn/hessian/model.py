@@ -1,4 +1,4 @@
-r"""Hessian operators: products :math:`Hv` of a model's risk, by forward-over-reverse autodiff.
+r"""The Hessian of a model's risk: :class:`ModelHessian`, products :math:`Hv` by autodiff.
 
 The risk of a model with parameters :math:`\theta \in \mathbb R^N` on a data set (the full
 training set or a fixed subset) is a weighted sum of per-example losses,
@@ -16,56 +16,32 @@ pass kept between products (:mod:`~umwelt.nn.hessian.gated`: 0.5–0.65 of the `
 cost on ``vgg12``, less with inactive hinges); ``ad="auto"`` (the default) takes the second
 wherever it applies.
 
-**Gates are held fixed, as in the M-step** (THEORY.md §2). The Hessian is that of the network
-whose gates are constants, :math:`x_l = h_l \odot z_l`:
+**A table of strategies.** Each ``ad`` mode but ``"auto"`` is one strategy in
+``_STRATEGIES`` (as curvlinops' ``kfac.py`` picks a backend from ``_BACKENDS[backend]``): how
+the products of a batch are summed into :math:`HV`, and which second derivative of
+``torch.func`` the per-example products take. ``"auto"`` chooses ``"gated"`` or
+``"fwd-over-rev"`` on construction (:attr:`ModelHessian.ad`, :attr:`ModelHessian.ad_fallback`).
 
-* gates at :math:`T = 0` (and ``"relu"``/``"mean"`` gates) need nothing: the ReLU's second
-  derivative vanishes almost everywhere, so :math:`Hv` of the ReLU net *is* :math:`Hv` with the
-  ReLU gates :math:`1[z > 0]` fixed (and ``"mean"`` gates are a smooth function, differentiated
-  as such);
-* gates in ``"sample"`` mode at :math:`T > 0` are drawn **once per example** on construction
-  and stored (bool, per :class:`~umwelt.nn.gate.Gate` module, over all examples); every later
-  product replaces each such gate's forward by :math:`z \mapsto z \odot h` with the stored
-  :math:`h` of the batch. So two products with the same vector are bitwise equal and :math:`H`
-  is exactly the Hessian of one fixed function.
-
-The gate sample is drawn by ancestral sampling in a recording pass: example :math:`i` (its
-index in the full data set, whatever subset or batching is used) owns a CPU generator seeded
-from ``(gate_seed, i)``, which draws :math:`u \sim U[0,1)` for each of its units layer after
-layer, and :math:`h = 1[u < \sigma(z/T)]` (:math:`p = 1/2` at :math:`T = \infty`), the law of
-:class:`~umwelt.nn.gate.Gate`. Hence the sample of an example does not depend on the batch size
-or on which other examples are in the set, and :attr:`ModelHessian.gate_masks` can be handed to
-another operator (``gate_masks=``) to reuse it, e.g. the gates the M-step itself drew.
-
-:class:`HessianOperator` is the small base class that owns checking (shapes, dtype, device,
-finiteness), batching of vectors (:meth:`~HessianOperator.matmat`),
-:meth:`~HessianOperator.to_scipy` and :meth:`~HessianOperator.dense`; concrete operators fill
-``_matvec`` (and may fill ``_matmat`` when they can do better than a loop).
-:class:`ModelHessian` is the operator of a model; :class:`MatrixOperator` wraps an explicit
-symmetric matrix (for tests and oracles).
-
->>> import torch
->>> op = MatrixOperator(torch.tensor([[2.0, 1.0], [1.0, 3.0]], dtype=torch.float64))
->>> op.matvec(torch.tensor([1.0, 0.0], dtype=torch.float64)).tolist()
-[2.0, 1.0]
+**Gates are held fixed, as in the M-step** (THEORY.md §2): gates in ``"sample"`` mode at
+:math:`T > 0` are drawn once per example, seeded by the example's index, and stored; every
+product uses the stored sample (:mod:`~umwelt.nn.hessian.fixed_gates`).
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
 
 import numpy as np
 import torch
-from scipy.sparse.linalg import LinearOperator
 from torch import nn
 from torch.func import functional_call, grad, jvp, vmap
 
-from umwelt.errors import ConfigError, NonFiniteError, ShapeError
-from umwelt.nn.gate import Gate, scaled_logits
+from umwelt.errors import ConfigError, ShapeError
+from umwelt.nn.gate import Gate
+from umwelt.nn.hessian.base import Batch, HessianOperator
+from umwelt.nn.hessian.fixed_gates import FixedGates
 from umwelt.nn.hessian.gated import (
     DEFAULT_CACHE_BYTES,
     GatedLayer,
@@ -74,251 +50,7 @@ from umwelt.nn.hessian.gated import (
 )
 from umwelt.nn.losses import PER_EXAMPLE_LOSSES, LossFn
 
-__all__ = [
-    "AD_MODES",
-    "DENSE_LIMIT",
-    "PER_EXAMPLE_LOSSES",
-    "Batch",
-    "HessianOperator",
-    "MatrixOperator",
-    "ModelHessian",
-]
-
-AD_MODES: tuple[str, ...] = ("auto", "gated", "fwd-over-rev", "rev-over-fwd")
-DENSE_LIMIT = 5000  # largest N for which dense() builds the N × N matrix unless told otherwise
-
-
-def _all_finite(t: torch.Tensor) -> bool:
-    """No NaN or inf in ``t``: one reduction (a NaN or inf makes the sum non-finite); only when
-    the sum overflows is every entry checked."""
-    if bool(torch.isfinite(t.sum())):
-        return True
-    return bool(torch.isfinite(t).all())
-
-
-def _count(n: int) -> str:
-    return f"{n:,}"
-
-
-class HessianOperator:
-    r"""A symmetric :math:`N \times N` operator known through its products, on a torch device.
-
-    The base class checks every input and output and does the bookkeeping; a subclass fills
-    ``_matvec(v)`` (``v``: ``(N,)`` tensor of :attr:`dtype` on :attr:`device`, already checked;
-    returns ``(N,)``) and may override ``_matmat(V)`` (``(N, k)`` → ``(N, k)``; the default loops
-    over columns).
-
-    Args:
-        n: the dimension :math:`N \ge 1`.
-        dtype: ``torch.float32`` or ``torch.float64``.
-        device: where the vectors live.
-        context: a short label (e.g. ``"epoch 12"``) named in error messages.
-
-    Raises:
-        ConfigError: for ``n < 1`` or a non-floating dtype.
-    """
-
-    def __init__(
-        self,
-        n: int,
-        *,
-        dtype: torch.dtype,
-        device: torch.device | str = "cpu",
-        context: str | None = None,
-    ):
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ConfigError(f"an operator needs a dimension N ≥ 1, got {n!r}")
-        if dtype not in (torch.float32, torch.float64):
-            raise ConfigError(f"the operator's dtype must be float32 or float64, got {dtype}")
-        self._n = n
-        self._dtype = dtype
-        self._device = torch.device(device)
-        self.context = context
-
-    # -- what it is ------------------------------------------------------------------------------
-
-    @property
-    def n(self) -> int:
-        """The dimension :math:`N` (number of parameters)."""
-        return self._n
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """``(N, N)``."""
-        return (self._n, self._n)
-
-    @property
-    def dtype(self) -> torch.dtype:
-        """The dtype of vectors and products."""
-        return self._dtype
-
-    @property
-    def device(self) -> torch.device:
-        """The device of vectors and products."""
-        return self._device
-
-    def __repr__(self) -> str:
-        ctx = f", context={self.context!r}" if self.context else ""
-        return (
-            f"{type(self).__name__}(N={self._n}, dtype={str(self._dtype).removeprefix('torch.')}"
-            f", device={self._device}{ctx})"
-        )
-
-    # -- products --------------------------------------------------------------------------------
-
-    def matvec(self, v: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
-        """:math:`Hv` for ``v`` of shape ``(N,)``; a numpy input gives a numpy output.
-
-        Raises:
-            ShapeError: unless ``v`` has shape ``(N,)``.
-            NonFiniteError: when ``v`` or the product contains NaN or inf.
-        """
-        t, is_np = self._vectors(v, 1)
-        out = self._matvec(t)  # (N,)
-        self._check_product(out)
-        return out.detach().cpu().numpy() if is_np else out
-
-    def matmat(self, V: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
-        """:math:`HV` for ``V`` of shape ``(N, k)``; a numpy input gives a numpy output.
-
-        Raises:
-            ShapeError: unless ``V`` has shape ``(N, k)``, ``k ≥ 1``.
-            NonFiniteError: when ``V`` or the product contains NaN or inf.
-        """
-        t, is_np = self._vectors(V, 2)
-        out = self._matmat(t)  # (N, k)
-        self._check_product(out)
-        return out.detach().cpu().numpy() if is_np else out
-
-    def __matmul__(self, v: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
-        return self.matvec(v) if v.ndim == 1 else self.matmat(v)
-
-    def _matvec(self, v: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def _matmat(self, V: torch.Tensor) -> torch.Tensor:
-        return torch.stack([self._matvec(V[:, i]) for i in range(V.shape[1])], dim=1)
-
-    # -- exports ---------------------------------------------------------------------------------
-
-    def to_scipy(self) -> LinearOperator:
-        """This operator as a ``scipy.sparse.linalg.LinearOperator`` (``rmatvec = matvec``).
-
-        Vectors cross as numpy arrays of the operator's dtype (float32 or float64), so SciPy's
-        ``eigsh`` and :func:`~umwelt.nn.hessian.spectra.lanczos` run on the same products.
-        """
-        np_dtype = np.float64 if self._dtype == torch.float64 else np.float32
-
-        def mv(x: np.ndarray) -> np.ndarray:
-            return self.matvec(np.asarray(x).reshape(-1))
-
-        def mm(X: np.ndarray) -> np.ndarray:
-            return self.matmat(np.asarray(X).reshape(self._n, -1))
-
-        return LinearOperator(
-            self.shape, matvec=mv, rmatvec=mv, matmat=mm, rmatmat=mm, dtype=np_dtype
-        )
-
-    def dense(self, *, max_params: int = DENSE_LIMIT, chunk: int = 64) -> torch.Tensor:
-        r"""The dense Hessian :math:`H = [He_1, \dots, He_N]`, an ``(N, N)`` tensor (the oracle).
-
-        Built from ``N`` products in batches of ``chunk`` unit vectors; not symmetrized.
-
-        Raises:
-            ConfigError: when ``N > max_params`` (default :data:`DENSE_LIMIT`), naming both.
-        """
-        if self._n > max_params:
-            raise ConfigError(
-                f"the dense Hessian would have N = {_count(self._n)} parameters, above the limit "
-                f"{_count(max_params)} (pass max_params= to raise it; N² = "
-                f"{_count(self._n**2)} entries)"
-            )
-        eye = torch.eye(self._n, dtype=self._dtype, device=self._device)
-        cols = [self.matmat(eye[:, s : s + chunk]) for s in range(0, self._n, chunk)]
-        return torch.cat(cols, dim=1)  # (N, N)
-
-    # -- checking --------------------------------------------------------------------------------
-
-    def _where(self) -> str:
-        return f" ({self.context})" if self.context else ""
-
-    def _vectors(self, v: torch.Tensor | np.ndarray, ndim: int) -> tuple[torch.Tensor, bool]:
-        is_np = not isinstance(v, torch.Tensor)
-        t = torch.as_tensor(np.asarray(v)) if is_np else v
-        want = "(N,)" if ndim == 1 else "(N, k)"
-        if t.ndim != ndim or t.shape[0] != self._n or (ndim == 2 and t.shape[1] < 1):
-            raise ShapeError(f"expected a {want} array with N = {self._n}, got {tuple(t.shape)}")
-        if not (t.is_floating_point() or t.dtype in (torch.int32, torch.int64, torch.bool)):
-            raise ShapeError(f"vectors must be real numbers, got dtype {t.dtype}")
-        t = t.detach().to(device=self._device, dtype=self._dtype)
-        if not _all_finite(t):
-            bad = int((~torch.isfinite(t)).sum())
-            raise NonFiniteError(
-                f"the vector given to the Hessian{self._where()} has {bad} NaN or inf entries"
-            )
-        return t, is_np
-
-    def _check_product(self, out: torch.Tensor) -> None:
-        if not _all_finite(out):
-            bad = int((~torch.isfinite(out)).sum())
-            raise NonFiniteError(
-                f"a Hessian-vector product{self._where()} is not finite: {_count(bad)} of "
-                f"{_count(out.numel())} entries are NaN or inf{self._nonfinite_hint()}"
-            )
-
-    def _nonfinite_hint(self) -> str:
-        return ""
-
-
-class MatrixOperator(HessianOperator):
-    r"""An explicit symmetric matrix as a :class:`HessianOperator` (for tests and oracles).
-
-    Args:
-        matrix: ``(N, N)`` tensor or array; it is used as given (symmetry is the caller's).
-        device: where to keep it (default: the tensor's own device, CPU for arrays).
-        context: label for error messages.
-    """
-
-    def __init__(
-        self,
-        matrix: torch.Tensor | np.ndarray,
-        *,
-        device: torch.device | str | None = None,
-        context: str | None = None,
-    ):
-        m = torch.as_tensor(matrix)
-        if m.ndim != 2 or m.shape[0] != m.shape[1]:
-            raise ShapeError(f"the matrix must be square (N, N), got {tuple(m.shape)}")
-        if m.dtype not in (torch.float32, torch.float64):
-            m = m.to(torch.float64)
-        dev = m.device if device is None else torch.device(device)
-        super().__init__(m.shape[0], dtype=m.dtype, device=dev, context=context)
-        self.matrix = m.to(dev)
-
-    def _matvec(self, v: torch.Tensor) -> torch.Tensor:
-        return self.matrix @ v  # (N,)
-
-    def _matmat(self, V: torch.Tensor) -> torch.Tensor:
-        return self.matrix @ V  # (N, k)
-
-
-@dataclass(frozen=True, eq=False)
-class Batch:
-    """One batch of the operator's data.
-
-    Attributes:
-        index: the slice of the operator's examples it covers.
-        x: inputs ``(B, ...)``.
-        y: labels ``(B,)`` in ``{-1, +1}``.
-        w: each example's weight in the risk ``(B,)`` (``1/n`` by default).
-        masks: the fixed gates of the sampling gates, one bool tensor ``(B, ...)`` per gate.
-    """
-
-    index: slice
-    x: torch.Tensor
-    y: torch.Tensor
-    w: torch.Tensor
-    masks: tuple[torch.Tensor, ...]
+__all__ = ["AD_MODES", "PER_EXAMPLE_LOSSES", "ModelHessian", "load_forward_ad"]
 
 
 def load_forward_ad() -> None:
@@ -339,35 +71,80 @@ def load_forward_ad() -> None:
             load()
 
 
-def _example_seed(seed: int, index: int) -> int:
-    """A 63-bit seed for example ``index`` from ``(seed, index)`` (numpy's SeedSequence)."""
-    state = np.random.SeedSequence((seed, index)).generate_state(2, np.uint64)
-    return int(state[0]) & ((1 << 63) - 1)
+# -- how products are taken: one strategy per ``ad`` mode ----------------------------------------
 
 
-def _masked(mask: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    def forward(z: torch.Tensor) -> torch.Tensor:
-        return z * mask.to(z.dtype)  # x = dg(h) z, h a constant
+class _FwdOverRev:
+    """``ad="fwd-over-rev"``: ``torch.func.jvp`` of ``torch.func.grad`` (as curvlinops, any
+    model), batch by batch; :meth:`matmat` pushes ``column_chunk`` vectors through one
+    ``torch.func.vmap``."""
 
-    return forward
+    @staticmethod
+    def second(
+        risk: Callable[[dict[str, torch.Tensor]], torch.Tensor],
+        params: dict[str, torch.Tensor],
+        t: dict[str, torch.Tensor],
+    ) -> dict[str, torch.Tensor]:
+        r""":math:`\nabla^2 r\, t` of ``risk(params)``, by name: the ``jvp`` of ``grad``."""
+        return jvp(grad(risk), (params,), (t,))[1]
+
+    def matvec(self, op: ModelHessian, v: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros_like(v)
+        for b in op.batches():
+            out += op._hvp(lambda p, b=b: op.batch_risk(p, b), v)  # (N,)
+        return out
+
+    def matmat(self, op: ModelHessian, V: torch.Tensor) -> torch.Tensor:
+        if op.column_chunk == 1 or V.shape[1] == 1:
+            return HessianOperator._matmat(op, V)  # column by column, through op._matvec
+        out = torch.zeros_like(V)  # (N, k)
+        for b in op.batches():
+            many = vmap(lambda t, b=b: op._hvp(lambda p: op.batch_risk(p, b), t))
+            for s in range(0, V.shape[1], op.column_chunk):
+                cols = V[:, s : s + op.column_chunk]  # (N, c)
+                out[:, s : s + cols.shape[1]] += many(cols.T.contiguous()).T
+        return out
 
 
-@contextmanager
-def _replaced_forwards(
-    gates: Sequence[Gate], forwards: Sequence[Callable[[torch.Tensor], torch.Tensor]]
-) -> Iterator[None]:
-    """Temporarily make each gate's forward ``forwards[i]`` (an instance attribute)."""
-    saved = [g.__dict__.get("forward") for g in gates]
-    try:
-        for g, fwd in zip(gates, forwards, strict=True):
-            g.forward = fwd
-        yield
-    finally:
-        for g, old in zip(gates, saved, strict=True):
-            if old is None:
-                g.__dict__.pop("forward", None)
-            else:
-                g.forward = old
+class _RevOverFwd(_FwdOverRev):
+    r"""``ad="rev-over-fwd"``: ``torch.func.grad`` of the ``jvp`` :math:`\nabla R \cdot v`."""
+
+    @staticmethod
+    def second(
+        risk: Callable[[dict[str, torch.Tensor]], torch.Tensor],
+        params: dict[str, torch.Tensor],
+        t: dict[str, torch.Tensor],
+    ) -> dict[str, torch.Tensor]:
+        r""":math:`\nabla^2 r\, t` by name: ``grad`` of the directional derivative
+        :math:`p \mapsto \nabla r(p) \cdot t`."""
+        return grad(lambda p: jvp(risk, (p,), (t,))[1])(params)
+
+
+class _Gated(_FwdOverRev):
+    """``ad="gated"``: the fixed-gate products by hand (:mod:`~umwelt.nn.hessian.gated`, the
+    operator's ``_gated``): each batch's primal pass once, then every column. Per-example
+    products, which need ``torch.func``, stay forward-over-reverse."""
+
+    def matvec(self, op: ModelHessian, v: torch.Tensor) -> torch.Tensor:
+        return self.matmat(op, v[:, None])[:, 0]
+
+    def matmat(self, op: ModelHessian, V: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros_like(V)  # (N, k)
+        for b in op.batches():
+            primal = op._gated.primal(op._params, b)
+            for j in range(V.shape[1]):
+                hv = op._gated.product(primal, op._params, op.unflatten(V[:, j]))
+                out[:, j] += op.flatten(hv)
+        return out
+
+
+#: the strategy of each ``ad`` mode but ``"auto"``, which chooses one of them
+_STRATEGIES: dict[str, _FwdOverRev] = {
+    "gated": _Gated(),
+    "fwd-over-rev": _FwdOverRev(),
+    "rev-over-fwd": _RevOverFwd(),
+}
+AD_MODES: tuple[str, ...] = ("auto", *_STRATEGIES)
 
 
 class ModelHessian(HessianOperator):
@@ -375,9 +152,9 @@ class ModelHessian(HessianOperator):
 
     :math:`R(\theta) = \sum_i w_i \ell(f(x_i; \theta), y_i)`, :math:`\theta` = the model's
     trainable parameters flattened in ``named_parameters`` order; gates fixed as described in
-    the module docstring. Works for any ``nn.Module`` mapping ``(B, ...)`` to ``(B,)`` or
-    ``(B, 1)``; the parameters are read (detached) at construction, so later changes to the
-    model are not seen.
+    :mod:`~umwelt.nn.hessian.fixed_gates`. Works for any ``nn.Module`` mapping ``(B, ...)`` to
+    ``(B,)`` or ``(B, 1)``; the parameters are read (detached) at construction, so later
+    changes to the model are not seen.
 
     Args:
         model: e.g. a :class:`~umwelt.nn.mlp.GatedMLP` or a VGG with
@@ -539,17 +316,17 @@ class ModelHessian(HessianOperator):
         self._slices = [slice(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
 
         # -- gates --------------------------------------------------------------------------------
-        self._all_gates = [m for m in model.modules() if isinstance(m, Gate)]
-        self._sampling = [g for g in self._all_gates if g.mode == "sample" and g.temperature > 0.0]
+        self._gates = FixedGates(model)
         self.gate_seed = int(gate_seed)
         if gate_masks is None:
-            masks = self._record_gates() if self._sampling else []
+            masks = self._gates.draw(self._X, self._ids, self._slices, self.gate_seed)
         else:
-            masks = self._check_masks(gate_masks, n)
+            masks = self._gates.checked(gate_masks, n, self.device)
         self._masks = tuple(masks)
 
         # -- how products are taken ---------------------------------------------------------------
         self.ad, self.ad_fallback, layers = self._choose_ad(ad)
+        self._strategy = _STRATEGIES[self.ad]
         self._gated = None
         if layers is not None:
             self._gated = GatedProducts(model, layers, self._loss, cache_bytes)
@@ -558,7 +335,7 @@ class ModelHessian(HessianOperator):
         """``(mode, why "auto" did not choose "gated", the gated layers)`` for ``ad``."""
         if ad not in ("auto", "gated"):
             return ad, None, None
-        layers = gated_layers(self._model, self._names, self._sampling)
+        layers = gated_layers(self._model, self._names, self._gates.sampling)
         if ad == "gated":
             if isinstance(layers, str):
                 raise ConfigError(f"ad='gated' does not apply to this model: {layers}")
@@ -629,7 +406,7 @@ class ModelHessian(HessianOperator):
     @property
     def sampling_gates(self) -> tuple[Gate, ...]:
         """The gates held fixed to a stored sample (``"sample"`` mode at :math:`T > 0`)."""
-        return tuple(self._sampling)
+        return tuple(self._gates.sampling)
 
     def flatten(self, tensors: dict[str, torch.Tensor] | Sequence[torch.Tensor]) -> torch.Tensor:
         """Concatenate per-parameter tensors (a dict by name or a sequence) into ``(..., N)``.
@@ -667,23 +444,14 @@ class ModelHessian(HessianOperator):
                 masks=tuple(m[sl] for m in self._masks),
             )
 
-    @contextmanager
-    def fixed_gates(self, masks: Sequence[torch.Tensor]) -> Iterator[None]:
+    def fixed_gates(self, masks: Sequence[torch.Tensor]) -> AbstractContextManager[None]:
         """Run the model with the sampling gates fixed to ``masks`` (and no gate recording).
 
         Inside, every sampling gate computes :math:`z \\odot h` with its mask; every gate's
         ``record`` is off so that no transformed (``torch.func``) tensor leaks into
         ``last_gates``.
         """
-        records = [g.record for g in self._all_gates]
-        try:
-            for g in self._all_gates:
-                g.record = False
-            with _replaced_forwards(self._sampling, [_masked(m) for m in masks]):
-                yield
-        finally:
-            for g, r in zip(self._all_gates, records, strict=True):
-                g.record = r
+        return self._gates.fixed(masks)
 
     def _output(self, f: torch.Tensor, batch: int) -> torch.Tensor:
         if f.ndim == 2 and f.shape[1] == 1:
@@ -694,73 +462,6 @@ class ModelHessian(HessianOperator):
                 f"{tuple(f.shape)}"
             )
         return f
-
-    def _record_gates(self) -> list[torch.Tensor]:
-        """Draw the fixed gate sample, one seeded CPU generator per example (module docstring)."""
-        gates = self._sampling
-        parts: list[list[torch.Tensor]] = [[] for _ in gates]
-        for sl in self._slices:
-            gens = [
-                torch.Generator().manual_seed(_example_seed(self.gate_seed, int(i)))
-                for i in self._ids[sl]
-            ]
-            calls = [0] * len(gates)
-
-            def sampler(l: int, gate: Gate, gens=gens, calls=calls):
-                def forward(z: torch.Tensor) -> torch.Tensor:
-                    if calls[l]:
-                        raise ConfigError(
-                            f"gate {l} ({gate}) is called more than once per forward pass; a "
-                            "fixed gate sample needs one call per gate module"
-                        )
-                    calls[l] += 1
-                    u = torch.stack(
-                        [torch.rand(z.shape[1:], generator=g, dtype=torch.float64) for g in gens]
-                    ).to(z.device)  # (B, ...) ~ U[0, 1)
-                    T = gate.temperature
-                    if math.isinf(T):
-                        h = u < 0.5
-                    else:
-                        h = u < torch.sigmoid(scaled_logits(z.detach(), T).double())
-                    parts[l].append(h)
-                    return z * h.to(z.dtype)
-
-                return forward
-
-            xb = self._X[sl]
-            with (
-                torch.no_grad(),
-                _replaced_forwards(gates, [sampler(l, g) for l, g in enumerate(gates)]),
-            ):
-                records = [g.record for g in self._all_gates]
-                try:
-                    for g in self._all_gates:
-                        g.record = False
-                    self._model(xb)
-                finally:
-                    for g, r in zip(self._all_gates, records, strict=True):
-                        g.record = r
-            missing = [l for l, c in enumerate(calls) if c == 0]
-            if missing:
-                raise ConfigError(
-                    f"sampling gates {missing} are never called in the model's forward pass"
-                )
-        return [torch.cat(p) for p in parts]
-
-    def _check_masks(self, masks: Sequence[torch.Tensor], n: int) -> list[torch.Tensor]:
-        masks = list(masks)
-        if len(masks) != len(self._sampling):
-            raise ShapeError(
-                f"expected {len(self._sampling)} gate masks (one per sampling gate), got "
-                f"{len(masks)}"
-            )
-        out = []
-        for l, m in enumerate(masks):
-            if not isinstance(m, torch.Tensor) or m.ndim < 1 or m.shape[0] != n:
-                shape = tuple(m.shape) if isinstance(m, torch.Tensor) else type(m).__name__
-                raise ShapeError(f"gate mask {l} must be a tensor ({n}, ...), got {shape}")
-            out.append(m.detach().to(device=self.device, dtype=torch.bool))
-        return out
 
     # -- the risk and its derivatives --------------------------------------------------------------
 
@@ -801,43 +502,13 @@ class ModelHessian(HessianOperator):
         self, risk: Callable[[dict[str, torch.Tensor]], torch.Tensor], v: torch.Tensor
     ) -> torch.Tensor:
         r""":math:`\nabla^2 r\, v` of a scalar function ``risk(params)``, flat ``(N,)``."""
-        t = self.unflatten(v)
-        if self.ad != "rev-over-fwd":  # jvp of grad
-            return self.flatten(jvp(grad(risk), (self._params,), (t,))[1])
-        # rev-over-fwd: grad of the directional derivative p ↦ ∇r(p)·t
-        return self.flatten(grad(lambda p: jvp(risk, (p,), (t,))[1])(self._params))
+        return self.flatten(self._strategy.second(risk, self._params, self.unflatten(v)))
 
     def _matvec(self, v: torch.Tensor) -> torch.Tensor:
-        if self._gated is not None:
-            return self._gated_matmat(v[:, None])[:, 0]
-        out = torch.zeros_like(v)
-        for b in self.batches():
-            out += self._hvp(lambda p, b=b: self.batch_risk(p, b), v)  # (N,)
-        return out
-
-    def _gated_matmat(self, V: torch.Tensor) -> torch.Tensor:
-        """:math:`HV` by the fixed-gate products: each batch's primal pass once, then every
-        column."""
-        out = torch.zeros_like(V)  # (N, k)
-        for b in self.batches():
-            primal = self._gated.primal(self._params, b)
-            for j in range(V.shape[1]):
-                hv = self._gated.product(primal, self._params, self.unflatten(V[:, j]))
-                out[:, j] += self.flatten(hv)
-        return out
+        return self._strategy.matvec(self, v)
 
     def _matmat(self, V: torch.Tensor) -> torch.Tensor:
-        if self._gated is not None:
-            return self._gated_matmat(V)
-        if self.column_chunk == 1 or V.shape[1] == 1:
-            return super()._matmat(V)
-        out = torch.zeros_like(V)  # (N, k)
-        for b in self.batches():
-            many = vmap(lambda t, b=b: self._hvp(lambda p: self.batch_risk(p, b), t))
-            for s in range(0, V.shape[1], self.column_chunk):
-                cols = V[:, s : s + self.column_chunk]  # (N, c)
-                out[:, s : s + cols.shape[1]] += many(cols.T.contiguous()).T
-        return out
+        return self._strategy.matmat(self, V)
 
     def per_example_hvp(
         self, V: torch.Tensor, *, example_chunk: int = 32
