@@ -210,11 +210,11 @@ def _load_graph(path: Path) -> LayeredNetwork:
 
 
 def load_checkpoint_net(run_dir: Path, which: str) -> tuple[Any, dict, str]:
-    """The torch model of a run directory's checkpoint: ``(model, config, checkpoint name)``.
+    """The torch model of a run directory's checkpoint: ``(model, config.json, file name)``.
 
-    ``umwelt simulate`` runs (``checkpoints/init.pt``): ``which`` is ``init``, ``finite_T`` or
-    ``relu``. ``umwelt train`` runs (``checkpoints/model_epoch_XXXX.pt``): ``which`` is an
-    epoch, ``init`` (epoch 0) or ``last``.
+    ``umwelt simulate`` runs: ``which`` is ``init``, ``finite_T`` or ``relu``. ``umwelt train``
+    runs (``checkpoints/model_epoch_XXXX.pt``): an epoch, ``init`` (epoch 0) or ``last``; the
+    model is returned in relu mode and float64 (the circuits take their gates separately).
 
     Raises:
         ConfigError: for a directory that is neither, or a missing checkpoint.
@@ -222,58 +222,15 @@ def load_checkpoint_net(run_dir: Path, which: str) -> tuple[Any, dict, str]:
     """
     import torch
 
-    run_dir = Path(run_dir)
-    cfg_path = run_dir / "config.json"
-    if not cfg_path.is_file():
-        raise ConfigError(f"{str(run_dir)!r} has no config.json; is it a simulate or train run?")
-    try:
-        cfg = json.loads(cfg_path.read_text())
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"unreadable {str(cfg_path)!r}: {e}") from None
-    ck = run_dir / "checkpoints"
-    try:
-        if (ck / "init.pt").is_file() and "widths" in cfg:  # umwelt simulate
-            from sim.simulate import load_run_models
+    from sim.runs import Run
 
-            model = load_run_models(run_dir, which)
-            return model, cfg, f"{which}.pt"
-        epochs = sorted(int(p.stem.split("_")[-1]) for p in ck.glob("model_epoch_*.pt"))
-        if not epochs or "model" not in cfg:
-            raise ConfigError(f"{str(run_dir)!r} holds no simulate or train checkpoints")
-        if which in ("init", "0"):
-            epoch = 0
-        elif which == "last":
-            epoch = epochs[-1]
-        else:
-            try:
-                epoch = int(which)
-            except ValueError:
-                raise ConfigError(
-                    f"--which for a train run is init, last or an epoch, got {which!r}"
-                ) from None
-        if epoch not in epochs:
-            raise ConfigError(f"no checkpoint of epoch {epoch} in {str(ck)!r}; epochs: {epochs}")
-        from umwelt.nn import build_model
-
-        model = build_model(
-            cfg["model"],
-            input_shape=tuple(cfg["input_shape"]),
-            temperature=float(cfg.get("temperature", 0.0)),
-            mode="relu",
-            width=float(cfg.get("width", 1.0)),
-            seed=int(cfg.get("seed", 0)),
-            dtype=torch.float64,
-        )
-        path = ck / f"model_epoch_{epoch:04d}.pt"
-        model.load_state_dict(torch.load(path, weights_only=True, map_location="cpu"))
-        return model, cfg, path.name
-    except RuntimeError as e:  # load_state_dict: missing keys or shapes that do not fit
-        first = str(e).strip().splitlines()
-        raise ShapeError(
-            f"the checkpoint does not fit the run's configuration: {' '.join(first[:3])}"
-        ) from None
-    except (KeyError, TypeError) as e:
-        raise ConfigError(f"{str(cfg_path)!r} lacks a setting the model needs: {e}") from None
+    run = Run.open(run_dir)
+    path, _, _ = run.checkpoint(which)
+    if run.kind == "simulate":
+        model = run.model(which=which)
+    else:
+        model = run.model(which=which, dtype=torch.float64).set_mode("relu")
+    return model, run.stored, path.name
 
 
 def _to_net(model) -> tuple[str, LayeredNetwork | ConvNetwork]:
@@ -416,7 +373,7 @@ def _autograd(net: ConvNetwork, x, gates, hess_entries) -> tuple[float, list, np
     import torch
     from torch.func import grad, jvp, vmap
 
-    from umwelt.nn.hessian.operator import load_forward_ad
+    from umwelt.nn.hessian.model import load_forward_ad
 
     load_forward_ad()
     params = tuple(torch.tensor(W, dtype=torch.float64) for W in net.weights)
@@ -646,9 +603,9 @@ def run(cfg: CircuitsConfig) -> dict:
         out["figures"] = _figures(cfg, n, values, sym, compare, out.get("symmetry_init"), moments)
     out["wall_s"] = time.perf_counter() - t0
     if cfg.out is not None:
-        from sim import runio
+        from sim.runs import write_json
 
-        runio.write_json(Path(cfg.out) / "circuits.json", out)
+        write_json(Path(cfg.out) / "circuits.json", out)
     return out
 
 
@@ -660,7 +617,7 @@ def _note(s: dict) -> str:
 
 
 def _figures(cfg, n: _Net, values, sym, compare, sym_init, moments) -> list[str]:
-    from sim import runio
+    from sim.runs import atomic_write
     from umwelt.plotting import plot_assembly_moments, plot_circuit_histograms
 
     out = Path(cfg.out)
@@ -682,7 +639,7 @@ def _figures(cfg, n: _Net, values, sym, compare, sym_init, moments) -> list[str]
         title=f"uniformly sampled circuits of {n.description} ({T}, {cfg.samples} per panel)",
     )
     paths = [
-        runio.atomic_write(
+        atomic_write(
             out / "circuit_histograms.png", lambda p: fig.savefig(p, format="png", dpi=120)
         )
     ]
@@ -708,7 +665,7 @@ def _figures(cfg, n: _Net, values, sym, compare, sym_init, moments) -> list[str]
             ),
         )
         paths.append(
-            runio.atomic_write(
+            atomic_write(
                 out / "assembly_moments.png", lambda p: fig.savefig(p, format="png", dpi=120)
             )
         )

@@ -30,7 +30,7 @@ def _emit(result: dict, as_json: bool, table: str) -> None:
     if as_json:
         import json
 
-        from sim.runio import to_jsonable
+        from sim.runs import to_jsonable
 
         typer.echo(json.dumps(to_jsonable(result)))
     else:
@@ -246,7 +246,7 @@ def train(
         str | None,
         typer.Option(
             help="Settings of those analyses, KEY=VALUE,... with the keys of umwelt hessian's "
-            "options (e.g. lanczos_steps=40,entries=200,subset=2000); default: its defaults."
+            "options (e.g. lanczos_steps=40,entries=200,examples=2000); default: its defaults."
         ),
     ] = None,
     out: Annotated[
@@ -269,6 +269,7 @@ def train(
     import signal
 
     from sim.distributed import env_world
+    from sim.runs import parse_settings
     from sim.train import resume_config, run
 
     given = {
@@ -295,7 +296,6 @@ def train(
         "eval_batch_size": eval_batch_size,
         "stop_at_zero_loss": stop_at_zero_loss,
         "hessian_at": hessian_at,
-        "hessian_settings": hessian_settings,
         "out": out,
     }
     given = {k: v for k, v in given.items() if v is not None}
@@ -308,12 +308,19 @@ def train(
             os.kill(os.getpid(), signal.SIGKILL)
 
     try:
+        settings = parse_settings(hessian_settings)  # strings are parsed here, at the edge
+        if settings is not None:
+            given["hessian"] = settings
         world = env_world()
         if resume is not None:
             cfg = resume_config(resume, given)
         else:
             cfg = TrainConfig(**given).validated()
         kw = {"resume": resume is not None, "figures": figures}
+        if cfg.hessian_at:
+            from sim.hessian import record_epoch
+
+            kw["analyse_hessian"] = record_epoch
         if quiet or not world.is_main:
             result = run(cfg, on_step=on_step_kill, **kw)
         else:
@@ -352,10 +359,10 @@ def plot(
 
     After `umwelt hessian RUN` also its Hessian figures (figs. 6a–c, 7a–c, 8a: hessian_*.png).
     """
-    from sim.plot import make_figures
+    from sim.plot import run as plot_run
 
     try:
-        paths = make_figures(run_dir)
+        paths = plot_run(run_dir)
     except UmweltError as err:
         _fail(err)
     for p in paths:
@@ -471,8 +478,9 @@ def hessian(
     net: Annotated[
         str, typer.Option(help="Simulate runs: finite_T (the net at T) or relu (its twin).")
     ] = _hessian_default("net"),
-    subset: Annotated[
-        int | None, typer.Option(help="A fixed, seeded subset of the training set (default all).")
+    examples: Annotated[
+        int | None,
+        typer.Option(help="A fixed, seeded set of this many training examples (default all)."),
     ] = None,
     batch_size: Annotated[
         int, typer.Option(help="Examples per batch of a product.")
@@ -542,14 +550,15 @@ def hessian(
     import json
 
     from sim.distributed import env_world
-    from sim.hessian import HessianConfig, inspect_run, output_dir
+    from sim.hessian import HessianConfig
     from sim.hessian import run as run_hessian
+    from sim.runs.hessian import hessian_dirname
 
     cfg = HessianConfig(
         run=run_dir,
         epochs=epochs,
         net=net,
-        subset=subset,
+        examples=examples,
         batch_size=batch_size,
         lanczos_steps=lanczos_steps,
         start_vectors=start_vectors,
@@ -571,7 +580,7 @@ def hessian(
     try:
         world = env_world()
         cfg = cfg.validated()
-        out = output_dir(inspect_run(cfg.run, cfg.net))
+        out = cfg.run / hessian_dirname(cfg.net)
         if quiet or not world.is_main:
             rows = run_hessian(cfg)
         else:
@@ -588,7 +597,7 @@ def hessian(
         raise typer.Exit(code=130) from None
     if world.is_main:
         if as_json:
-            from sim.runio import to_jsonable
+            from sim.runs import to_jsonable
 
             typer.echo(json.dumps(to_jsonable(rows)))
         else:

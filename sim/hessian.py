@@ -6,9 +6,8 @@ their statistics at the checkpoints of a run (THEORY.md §3–5, the paper's fig
 (``checkpoints/init.pt`` as epoch 0 and ``finite_T.pt`` — or, with ``net="relu"``, the ReLU
 twin's ``relu.pt`` — as the last epoch of ``metrics.jsonl``: a simulate run keeps only its
 latest weights). Model and data are rebuilt from the run's ``config.json`` exactly as the run
-built them (:func:`sim.train.load_run_inputs` and :func:`sim.train.build_run_model`;
-:func:`sim.simulate.load_run_models`), the training set (or a fixed, seeded ``subset`` of it,
-the same examples at every epoch) makes the risk
+built them (:meth:`sim.runs.Run.model`, :meth:`sim.runs.Run.data`), the training set (or a
+fixed, seeded set of ``examples`` of it, the same examples at every epoch) makes the risk
 :math:`R = \frac1n\sum_i \ell(y_i f(x_i))` with the run's loss, and
 :class:`~umwelt.nn.hessian.ModelHessian` takes its Hessian at the run's temperature with the
 gates held fixed, as in the M-step: sampling gates at :math:`T > 0` are drawn once per example
@@ -94,33 +93,31 @@ import math
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sim import runio
-from umwelt._checks import check_int, check_positive
+from sim.figures import hessian_figures
+from sim.runs import SETTINGS, HessianSettings, Run, io, parse_settings
+from sim.runs.hessian import DTYPES, EXTREMES
+from sim.runs.simulate import NETS
 from umwelt.errors import ConfigError, NonFiniteError, UmweltError
 
 __all__ = [
+    "DTYPES",
     "EXTREMES",
     "HessianConfig",
-    "RunCheckpoints",
+    "HessianSettings",
     "SETTINGS",
-    "inspect_run",
     "load_epoch",
-    "output_dir",
     "parse_settings",
     "record_epoch",
     "run",
     "symlog_coordinate",
 ]
 
-EXTREMES: tuple[str, ...] = ("lanczos", "eigsh")
-NETS: tuple[str, ...] = ("finite_T", "relu")
-DTYPES: tuple[str, ...] = ("auto", "float32", "float64")
 AUTO_FLOAT64_LIMIT = 1_000_000  # dtype "auto": float64 up to this many parameters
 SYMLOG_C = 1e-3  # the symlog grid's linear scale c, a fraction of the bound (symmetric_grid's)
 EIGSH_TOL = 1e-6  # ARPACK's relative tolerance for extremes="eigsh"
@@ -136,32 +133,28 @@ Progress = Callable[[str, int, int, str], None]
 
 
 @dataclass(frozen=True)
-class HessianConfig:
-    """Every setting of a Hessian analysis; :meth:`validated` checks them all (and the run)."""
+class HessianConfig(HessianSettings):
+    """A Hessian analysis of a run: its :class:`~sim.runs.HessianSettings` (inherited: every
+    setting that changes the numbers) and which run, epochs and device; :meth:`validated`
+    checks them all (and the run)."""
 
     run: Path | None = None  # required: a run directory of umwelt train or umwelt simulate
     epochs: tuple[int, ...] | str | None = None  # None: every checkpointed epoch
     net: str = "finite_T"  # simulate runs: finite_T (the net at T) or relu (the ReLU twin)
-    subset: int | None = None  # a fixed, seeded subset of the training set (None: all of it)
-    batch_size: int = 1000  # examples per batch of a product
-    lanczos_steps: int | None = None  # SLQ Lanczos steps k (None: min(80, N))
-    start_vectors: int = 8  # SLQ start vectors n_v (Rademacher), bootstrapped for error bars
-    reorth: str = "full"  # full (k × N memory) or none (3 × N) re-orthogonalization
-    extremes: str = "lanczos"  # lanczos or eigsh
-    extreme_steps: int | None = None  # Lanczos steps of the extremes (None: min(80, N))
-    entries: int | None = None  # sampled entries K (None: min(1000, admissible); 0: none)
-    entry_columns: int | None = 40  # columns the entries lie in (None: uniform pairs)
-    bootstrap: int = 200  # bootstrap resamples B of the examples (entries)
-    hinge_coords: int = 32  # exact diagonal entries checked (hinge loss)
-    grid_bound: float | None = None  # density grid [-b, b] (None: margin × max |λ|)
-    grid_margin: float = 1.5  # b = margin × the largest |λ| over the epochs analysed
-    grid_points: int = 801  # points of the density grid (odd: 0 is on it)
-    smoothing: float = 0.08  # Gaussian width of the density in the symlog coordinate u
-    seed: int = 0  # seeds the subset, gate sample, start vectors, entries and bootstrap
     device: str = "cpu"  # cpu, cuda, cuda:N (torchrun: cuda:LOCAL_RANK)
-    dtype: str = "auto"  # float32, float64, or auto (float64 up to 10⁶ parameters)
     fresh: bool = False  # discard the run's earlier Hessian results (other settings)
     figures: bool = True  # write figures/hessian_*.png at the end (rank 0)
+
+    @classmethod
+    def of(cls, run: Path | str, settings: HessianSettings | None = None, **kw) -> HessianConfig:
+        """The analysis of ``run`` with ``settings`` (default: the defaults) and ``kw``."""
+        base = {} if settings is None else asdict(settings)
+        return cls(run=Path(run), **base, **kw)
+
+    @property
+    def settings(self) -> HessianSettings:
+        """The settings alone (the fields :data:`~sim.runs.SETTINGS`)."""
+        return HessianSettings(**{k: getattr(self, k) for k in SETTINGS})
 
     def validated(self) -> HessianConfig:
         """A copy with normalized values, or :class:`ConfigError` naming the first bad one.
@@ -175,115 +168,32 @@ class HessianConfig:
             raise ConfigError("a run directory is required (umwelt hessian RUN)")
         if self.net not in NETS:
             raise ConfigError(f"net must be one of {', '.join(NETS)}, got {self.net!r}")
-        info = inspect_run(self.run, self.net)
+        run = Run.open(self.run)
+        found = _checkpoints(run, self.net)
         epochs = _parse_epochs(self.epochs)
         if epochs is None:
-            epochs = tuple(info.checkpoints)
+            epochs = tuple(found)
         for e in epochs:
-            if e not in info.checkpoints:
+            if e not in found:
                 raise ConfigError(
-                    f"epoch {e} is not in the run {str(info.run_dir)!r}: its checkpointed epochs "
-                    f"are {', '.join(map(str, info.checkpoints))}"
+                    f"epoch {e} is not in the run {str(run.path)!r}: its checkpointed epochs "
+                    f"are {', '.join(map(str, found))}"
                 )
         resolve_device(self.device)
-        return replace(self.settings_checked(), run=info.run_dir, epochs=epochs)
+        checked = asdict(self.settings.validated())
+        return replace(self, **checked, run=run.path, epochs=epochs)
 
-    def settings_checked(self) -> HessianConfig:
-        """A copy with the analysis settings (:data:`SETTINGS`) normalized, or
-        :class:`ConfigError` naming the first bad one; needs no run directory."""
-        if self.reorth not in ("full", "none"):
-            raise ConfigError(f"reorth must be full or none, got {self.reorth!r}")
-        if self.extremes not in EXTREMES:
-            raise ConfigError(
-                f"extremes must be one of {', '.join(EXTREMES)}, got {self.extremes!r}"
-            )
-        if self.dtype not in DTYPES:
-            raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
 
-        def opt(name: str, v, low: int = 1):
-            return None if v is None else check_int(name, v, low)
-
-        grid_bound = (
-            None if self.grid_bound is None else check_positive("grid bound", self.grid_bound)
+def _checkpoints(run: Run, net: str) -> dict[int, Path]:
+    """The run's checkpoints of ``net``; :class:`ConfigError` when it has none."""
+    found = run.checkpoints(net)
+    if not found:
+        what = "model_epoch_XXXX.pt" if run.kind == "train" else f"init.pt or {net}.pt"
+        raise ConfigError(
+            f"the {run.kind} run {str(run.path)!r} has no checkpoints to analyse (no {what} in "
+            f"{str(run.path / 'checkpoints')!r})"
         )
-        margin = check_positive("grid margin", self.grid_margin)
-        if margin < 1:
-            raise ConfigError(f"the grid margin must be ≥ 1, got {self.grid_margin!r}")
-        return replace(
-            self,
-            subset=opt("subset", self.subset, 2),
-            batch_size=check_int("batch size", self.batch_size),
-            lanczos_steps=opt("lanczos steps", self.lanczos_steps),
-            start_vectors=check_int("start vectors", self.start_vectors, 2),
-            extreme_steps=opt("extreme steps", self.extreme_steps),
-            entries=opt("entries", self.entries, 0),
-            entry_columns=opt("entry columns", self.entry_columns),
-            bootstrap=check_int("bootstrap resamples", self.bootstrap, 20),
-            hinge_coords=check_int("hinge coordinates", self.hinge_coords),
-            grid_bound=grid_bound,
-            grid_margin=margin,
-            grid_points=check_int("grid points", self.grid_points, 3),
-            smoothing=check_positive("smoothing", self.smoothing),
-            seed=check_int("seed", self.seed, 0),
-        )
-
-
-#: the analysis settings ``umwelt train --hessian-settings`` may set (the rest come from the run)
-SETTINGS: tuple[str, ...] = (
-    "subset",
-    "batch_size",
-    "lanczos_steps",
-    "start_vectors",
-    "reorth",
-    "extremes",
-    "extreme_steps",
-    "entries",
-    "entry_columns",
-    "bootstrap",
-    "hinge_coords",
-    "grid_bound",
-    "grid_margin",
-    "grid_points",
-    "smoothing",
-    "seed",
-    "dtype",
-)
-_FLOAT_SETTINGS = ("grid_bound", "grid_margin", "smoothing")
-_STR_SETTINGS = ("reorth", "extremes", "dtype")
-
-
-def parse_settings(text: str | None) -> dict[str, Any]:
-    """``"lanczos_steps=40,entries=200,reorth=none"`` → checked keyword arguments of
-    :class:`HessianConfig` (``none`` for an optional number: its default rule).
-
-    Raises:
-        ConfigError: for a malformed item, a key not in :data:`SETTINGS` or a bad value, naming
-            it.
-    """
-    if text is None or not text.strip():
-        return {}
-    out: dict[str, Any] = {}
-    for item in text.split(","):
-        key, eq, value = (t.strip() for t in item.partition("="))
-        key = key.replace("-", "_")
-        if not eq or not key or not value:
-            raise ConfigError(f"a Hessian setting is KEY=VALUE, got {item.strip()!r}")
-        if key not in SETTINGS:
-            raise ConfigError(
-                f"unknown Hessian setting {key!r}; the settings are {', '.join(SETTINGS)}"
-            )
-        if key in _STR_SETTINGS:
-            out[key] = value
-        elif value.lower() == "none":
-            out[key] = None
-        else:
-            try:
-                out[key] = float(value) if key in _FLOAT_SETTINGS else int(value)
-            except ValueError:
-                kind = "a number" if key in _FLOAT_SETTINGS else "an integer"
-                raise ConfigError(f"Hessian setting {key} must be {kind}, got {value!r}") from None
-    HessianConfig(**out).settings_checked()  # the same checks as umwelt hessian's options
-    return out
+    return found
 
 
 def _parse_epochs(at: Any) -> tuple[int, ...] | None:
@@ -310,167 +220,32 @@ def _parse_epochs(at: Any) -> tuple[int, ...] | None:
 # -- the run directory -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RunCheckpoints:
-    """What :func:`inspect_run` found in a run directory.
-
-    Attributes:
-        run_dir: the directory.
-        kind: ``"train"`` or ``"simulate"``.
-        net: ``"finite_T"`` or ``"relu"`` (simulate runs); ``"finite_T"`` for train runs.
-        config: the run's ``config.json``.
-        checkpoints: epoch → checkpoint file, ascending.
-        temperature: :math:`T` of the analysed net.
-        loss: the run's loss (``"hinge"`` or ``"logistic"``).
-    """
-
-    run_dir: Path
-    kind: str
-    net: str
-    config: dict
-    checkpoints: dict[int, Path]
-    temperature: float
-    loss: str
-
-
-def inspect_run(run_dir: Path | str, net: str = "finite_T") -> RunCheckpoints:
-    """The checkpoints of a run of ``umwelt train`` or ``umwelt simulate`` (reads only).
-
-    Raises:
-        ConfigError: for a missing directory, a directory that is not such a run, ``net="relu"``
-            for a train run, or a run without checkpoints.
-    """
-    run_dir = Path(run_dir)
-    kind, config = runio.run_config(run_dir)
-    ck = run_dir / "checkpoints"
-    if kind == "train":
-        if net != "finite_T":
-            raise ConfigError(f"--net {net} is for simulate runs; {str(run_dir)!r} is a train run")
-        found = {}
-        for p in ck.glob("model_epoch_*.pt"):
-            try:
-                found[int(p.stem.removeprefix("model_epoch_"))] = p
-            except ValueError:
-                continue
-        T = float(config.get("temperature", 0.0))
-    else:
-        found = {}
-        if (ck / "init.pt").is_file():
-            found[0] = ck / "init.pt"
-        last = _last_simulate_epoch(run_dir)
-        if last and (ck / f"{net}.pt").is_file():
-            found[last] = ck / f"{net}.pt"
-        T = 0.0 if net == "relu" else float(config.get("temperature", 0.0))
-    if not found:
-        what = "model_epoch_XXXX.pt" if kind == "train" else f"init.pt or {net}.pt"
-        raise ConfigError(
-            f"the {kind} run {str(run_dir)!r} has no checkpoints to analyse (no {what} in "
-            f"{str(ck)!r})"
-        )
-    return RunCheckpoints(
-        run_dir=run_dir,
-        kind=kind,
-        net=net,
-        config=config,
-        checkpoints=dict(sorted(found.items())),
-        temperature=T,
-        loss=str(config.get("loss", "hinge")),
-    )
-
-
-def _last_simulate_epoch(run_dir: Path) -> int:
-    """The epoch of a simulate run's latest weights: the last row of ``metrics.jsonl`` (written
-    with them after every epoch; a diverged epoch's row is not)."""
-    try:
-        rows = runio.read_jsonl(run_dir / "metrics.jsonl")
-    except (FileNotFoundError, ValueError):
-        return 0
-    return int(rows[-1]["epoch"]) if rows else 0
-
-
-def output_dir(info: RunCheckpoints) -> Path:
-    """``RUN/hessian`` (``RUN/hessian_relu`` for the ReLU twin of a simulate run)."""
-    return info.run_dir / ("hessian_relu" if info.net == "relu" else "hessian")
-
-
-class _Inputs:
-    """The run's data and a model factory, loaded once per analysis."""
-
-    def __init__(self, info: RunCheckpoints, device):
-        import torch
-
-        self.info, self.device = info, device
-        if info.kind == "train":
-            from sim.train import load_run_inputs
-
-            self.cfg, data = load_run_inputs(info.run_dir)
-        else:
-            from umwelt.data import load_dataset
-
-            c = info.config
-            data = load_dataset(c["dataset"], seed=c["seed"]).flattened()  # as simulate does
-        self.data = data
-        self._X = torch.as_tensor(np.ascontiguousarray(data.X_train))
-        self._y = torch.as_tensor(np.ascontiguousarray(data.y_train))
-
-    @property
-    def n_train(self) -> int:
-        return int(self._X.shape[0])
-
-    def tensors(self, dtype=None):
-        """The training set; on the CPU as loaded unless ``dtype`` (then on the device).
-
-        The operator selects its examples (subset, shard) before moving them to the device.
-        """
-        if dtype is None:
-            return self._X, self._y
-        return self._X.to(self.device, dtype), self._y.to(self.device, dtype)
-
-    def model(self, epoch: int, dtype, *, load: bool = True):
-        """The net of ``epoch`` (the run's settings, ``dtype``), weights from its checkpoint."""
-        import torch
-
-        info = self.info
-        if info.kind == "train":
-            from sim.train import build_run_model
-
-            m = build_run_model(self.cfg, self.data.input_shape, device=self.device, dtype=dtype)
-        else:
-            from sim.simulate import load_run_models
-
-            m = load_run_models(info.run_dir, info.net, device=str(self.device)).to(dtype)
-        if load:
-            path = info.checkpoints[epoch]
-            try:
-                state = torch.load(path, map_location=self.device, weights_only=True)
-                m.load_state_dict(state)
-            except Exception as e:  # a truncated or foreign file: one line naming it
-                raise ConfigError(f"cannot read checkpoint {str(path)!r}: {e}") from None
-        return m
-
-
 def load_epoch(run_dir: Path | str, epoch: int, *, net: str = "finite_T", dtype="float64"):
     """``(model, X, y, loss, temperature)`` of a run at ``epoch``, rebuilt as :func:`run` does.
 
     For notebooks and tests: the model at that checkpoint in ``dtype`` on the CPU, and the
     whole training set.
     """
+    import torch
+
     from umwelt.nn.device import resolve_dtype
 
-    info = inspect_run(run_dir, net)
-    if epoch not in info.checkpoints:
-        raise ConfigError(f"epoch {epoch} is not in the run; it has {list(info.checkpoints)}")
-    inputs = _Inputs(info, "cpu")
+    run = Run.open(run_dir)
+    found = _checkpoints(run, net)
+    if epoch not in found:
+        raise ConfigError(f"epoch {epoch} is not in the run; it has {list(found)}")
     dt = resolve_dtype(dtype)
-    X, y = inputs.tensors(dt)
-    return inputs.model(epoch, dt), X, y, info.loss, info.temperature
+    data = run.data()
+    X = torch.as_tensor(np.ascontiguousarray(data.X_train), dtype=dt)
+    y = torch.as_tensor(np.ascontiguousarray(data.y_train), dtype=dt)
+    return run.model(epoch, net=net, dtype=dt), X, y, run.loss, run.temperature(net)
 
 
 # -- seeds, grid, settings ------------------------------------------------------------------------
 
 
 _STREAMS = (
-    "subset",
+    "examples",
     "gates",
     "extremes",
     "slq",
@@ -508,7 +283,7 @@ def _settings(cfg: HessianConfig, n: int, dtype: str, steps: dict[str, int | Non
     """Every setting that changes the numbers (must match across analyses of one run)."""
     return {
         "net": cfg.net,
-        "subset": cfg.subset,
+        "examples": cfg.examples,
         "dtype": dtype,
         "lanczos_steps": steps["lanczos_steps"],
         "start_vectors": cfg.start_vectors,
@@ -899,14 +674,14 @@ def record_epoch(
     run_dir: Path | str,
     epoch: int,
     *,
-    settings: str | None = None,
+    settings: HessianSettings | None = None,
     world=None,
     device: str = "cpu",
 ):
     """The analysis of one epoch of a training run in progress (``umwelt train --hessian-at``).
 
     Called on every rank right after rank 0 wrote ``checkpoints/model_epoch_XXXX.pt``; uses
-    :class:`HessianConfig`'s defaults changed by ``settings`` (:func:`parse_settings`), the
+    :class:`HessianConfig` with ``settings`` (``None``: the defaults), the
     grid of an earlier recorded epoch if there is one, and does not touch torch's global random
     state (a resumed training stays exact). A failure does not stop the training: it becomes a
     warning.
@@ -923,13 +698,7 @@ def record_epoch(
     devices = [torch.device(device)] if torch.device(device).type == "cuda" else []
     try:
         with torch.random.fork_rng(devices=devices):
-            cfg = HessianConfig(
-                run=Path(run_dir),
-                epochs=(epoch,),
-                device=device,
-                figures=False,
-                **parse_settings(settings),
-            )
+            cfg = HessianConfig.of(run_dir, settings, epochs=(epoch,), device=device, figures=False)
             rows = analyse(cfg.validated(), world=world, device=device)
         return rows[0]
     except UmweltError as e:
@@ -957,40 +726,44 @@ def analyse(
             progress(name, done, total, info)
 
     main = world is None or world.is_main
-    info = inspect_run(cfg.run, cfg.net)
-    out = output_dir(info)
+    run = Run.open(cfg.run)
+    found = _checkpoints(run, cfg.net)
+    out = run.hessian_dir(cfg.net)
     dev = resolve_device(device)
-    inputs = _Inputs(info, dev)
     seeds = _seeds(cfg.seed)
     epochs = list(cfg.epochs)
+    temperature = run.temperature(cfg.net)
 
     # -- what depends on the model: dtype, N and the requests that must fit in it
-    first = inputs.model(epochs[0], torch.float32, load=False)
+    first = run.build_model(cfg.net, dtype=torch.float32)
     N = sum(p.numel() for p in first.parameters() if p.requires_grad)
     del first
     dtype_name = cfg.dtype
     if dtype_name == "auto":
-        dtype_name = "float64" if N <= AUTO_FLOAT64_LIMIT else info.config.get("dtype", "float32")
+        dtype_name = "float64" if N <= AUTO_FLOAT64_LIMIT else run.config.dtype
     dtype = resolve_dtype(dtype_name)
-    X, y = inputs.tensors()  # (n_train, ...) on the CPU
-    if cfg.subset is not None and cfg.subset > inputs.n_train:
+    data = run.data()
+    X = torch.as_tensor(np.ascontiguousarray(data.X_train))  # (n_train, ...) on the CPU
+    y = torch.as_tensor(np.ascontiguousarray(data.y_train))
+    n_train = int(X.shape[0])
+    if cfg.examples is not None and cfg.examples > n_train:
         raise ConfigError(
-            f"--subset {cfg.subset} exceeds the {inputs.n_train} training examples of the run"
+            f"--examples {cfg.examples} exceeds the {n_train} training examples of the run"
         )
-    if cfg.subset is None:
-        ids = np.arange(inputs.n_train)
+    if cfg.examples is None:
+        ids = np.arange(n_train)
     else:
-        rng = np.random.default_rng(seeds["subset"])
-        ids = np.sort(rng.choice(inputs.n_train, cfg.subset, replace=False))
+        rng = np.random.default_rng(seeds["examples"])
+        ids = np.sort(rng.choice(n_train, cfg.examples, replace=False))
 
     def build(epoch: int):
-        m = inputs.model(epoch, dtype)
+        m = run.model(epoch, net=cfg.net, dtype=dtype, device=dev)
         return _operator(
             m,
             X,
             y,
             ids=ids,
-            loss=info.loss,
+            loss=run.loss,
             batch_size=cfg.batch_size,
             gate_seed=seeds["gates"],
             epoch=epoch,
@@ -1030,13 +803,13 @@ def analyse(
     if main:
         if cfg.fresh:
             _clear(out)
-        runio.write_json(
+        io.write_json(
             out / "config.json",
             {
-                "run": str(info.run_dir),
-                "kind": info.kind,
-                "temperature": info.temperature,
-                "loss": info.loss,
+                "run": str(run.path),
+                "kind": run.kind,
+                "temperature": temperature,
+                "loss": run.loss,
                 "settings": settings,
                 "grid_bound": bound,
                 "grid_points": points,
@@ -1044,7 +817,7 @@ def analyse(
                 "grid_c": c,
                 "band_level": BAND_LEVEL,
                 "seeds": seeds,
-                "versions": runio.versions(),
+                "versions": io.versions(),
             },
         )
 
@@ -1063,16 +836,16 @@ def analyse(
                 extremes=extremes[e],
                 seeds=seeds,
                 stage=stage,
-                loss_name=info.loss,
+                loss_name=run.loss,
             )
         except NonFiniteError as err:
             failed = (e, err)
             break
         row = {
             "epoch": e,
-            "checkpoint": info.checkpoints[e].name,
-            "net": info.net,
-            "temperature": info.temperature,
+            "checkpoint": found[e].name,
+            "net": cfg.net,
+            "temperature": temperature,
             **row,
             "lanczos_steps": steps["lanczos_steps"],
             "start_vectors": cfg.start_vectors,
@@ -1084,9 +857,7 @@ def analyse(
             _write_epoch(out, row, arrays | {"example_ids": ids})
     stage("epochs", len(rows), len(done_epochs), "")
     if main and cfg.figures and rows:
-        from sim.plot import hessian_figures
-
-        hessian_figures(info.run_dir, subdir=out.name)
+        hessian_figures(run, subdir=out.name)
     if failed is not None:
         e, err = failed
         kept = ", ".join(str(r["epoch"]) for r in rows) or "none"
@@ -1156,10 +927,10 @@ def _clear(out: Path) -> None:
 def _write_epoch(out: Path, row: dict, arrays: dict) -> None:
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
-            np.savez(f, epoch=row["epoch"], row=json.dumps(runio.to_jsonable(row)), **arrays)
+            np.savez(f, epoch=row["epoch"], row=json.dumps(io.to_jsonable(row)), **arrays)
 
-    runio.atomic_write(out / f"epoch_{row['epoch']:04d}.npz", write)
+    io.atomic_write(out / f"epoch_{row['epoch']:04d}.npz", write)
     path = out / "hessian.jsonl"
-    old = runio.read_jsonl(path) if path.is_file() else []
-    merged = {r["epoch"]: r for r in old} | {row["epoch"]: runio.to_jsonable(row)}
-    runio.write_jsonl(path, [merged[k] for k in sorted(merged)])
+    old = io.read_jsonl(path) if path.is_file() else []
+    merged = {r["epoch"]: r for r in old} | {row["epoch"]: io.to_jsonable(row)}
+    io.write_jsonl(path, [merged[k] for k in sorted(merged)])

@@ -49,8 +49,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from sim import runio
 from sim.distributed import World, all_reduce_sum, shard_bounds
+from sim.runs import io
 
 __all__ = [
     "GRAD_EDGES",
@@ -400,7 +400,7 @@ def save_observation(path: Path, obs: dict[str, np.ndarray]) -> Path:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, **obs)
 
-    return runio.atomic_write(path, write)
+    return io.atomic_write(path, write)
 
 
 def load_observation(path: Path) -> dict[str, np.ndarray]:

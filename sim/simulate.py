@@ -26,69 +26,17 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sim import runio
-from umwelt._checks import check_fraction, check_int, check_positive
-from umwelt.errors import ConfigError
-from umwelt.gates import check_temperature
-from umwelt.network import parse_widths
+from sim.figures import simulate_figures
+from sim.runs import io
+from sim.runs.simulate import SimulateConfig, build_net, load_data
 
-__all__ = ["FIGURES", "SimulateConfig", "SimulateResult", "draw_figures", "load_run_models", "run"]
-
-#: the figures of a run (``figures/<name>.png``), drawn by :func:`draw_figures`
-FIGURES = ("learning_curves", "gates", "order_parameter")
-CHECKPOINTS = ("init", "finite_T", "relu")
-
-
-@dataclass(frozen=True)
-class SimulateConfig:
-    """Every setting of a simulation; :meth:`validated` checks them all before anything runs."""
-
-    temperature: float = 0.1  # gate temperature T of the stochastic net (0 = ReLU, inf allowed)
-    hidden: tuple[int, ...] = (64, 64)  # hidden widths n_1..n_{L-1}; input and output (1) implied
-    epochs: int = 100  # passes over the training set
-    lr: float = 0.01  # SGD step size η
-    momentum: float = 0.9  # SGD momentum
-    batch_size: int = 32  # examples per EM iteration
-    samples: int = 32  # Monte Carlo gate draws per example at evaluation
-    dataset: str = "digits"  # dataset spec, see umwelt.data.load_dataset
-    loss: str = "hinge"  # "hinge" (the theory's) or "logistic"
-    gain: float = math.sqrt(2.0)  # He-normal gain: W ~ N(0, gain² / n_in)
-    seed: int = 0  # the one seed every random draw flows from
-    device: str = "cpu"  # "cpu", "cuda", "cuda:N"
-    dtype: str = "float32"  # "float32" or "float64"
-    out: Path | None = None  # run directory; default runs/simulate-<time>
-
-    def validated(self) -> SimulateConfig:
-        """A copy with normalized values, or :class:`ConfigError` naming the first bad one."""
-        from umwelt.nn.device import resolve_device, resolve_dtype
-        from umwelt.nn.train import get_loss
-
-        T = check_temperature(self.temperature)
-        hidden = parse_widths(self.hidden, what="hidden widths")
-
-        get_loss(self.loss)
-        resolve_device(self.device)
-        resolve_dtype(self.dtype)
-        out = runio.check_out_dir(self.out or runio.default_run_dir("simulate"))
-        return replace(
-            self,
-            temperature=T,
-            hidden=hidden,
-            epochs=check_int("epochs", self.epochs),
-            batch_size=check_int("batch size", self.batch_size),
-            samples=check_int("samples", self.samples),
-            lr=check_positive("learning rate", self.lr),
-            gain=check_positive("gain", self.gain),
-            momentum=check_fraction("momentum", self.momentum),
-            seed=check_int("seed", self.seed, 0),
-            out=out,
-        )
+__all__ = ["SimulateConfig", "SimulateResult", "run"]
 
 
 @dataclass
@@ -171,10 +119,8 @@ def run(
     """
     import torch
 
-    from umwelt.data import load_dataset
     from umwelt.nn import (
         GateNoise,
-        build_mlp,
         epoch_order,
         gate_statistics,
         make_optimizer,
@@ -185,13 +131,13 @@ def run(
     from umwelt.nn.train import get_loss
 
     cfg = cfg.validated()
-    data = load_dataset(cfg.dataset, seed=cfg.seed).flattened()  # an MLP sees images flat
+    data = load_data(cfg)  # flattened: an MLP sees images as vectors
     device, dtype = resolve_device(cfg.device), resolve_dtype(cfg.dtype)
     widths = (data.dim, *cfg.hidden, 1)
     seeds = _seeds(cfg.seed)
     run_dir = Path(cfg.out)
     run_dir.mkdir(parents=True)
-    runio.write_json(
+    io.write_json(
         run_dir / "config.json",
         {
             **asdict(cfg),
@@ -200,7 +146,7 @@ def run(
             "dataset_info": data.info,
             "n_train": data.n_train,
             "n_test": data.n_test,
-            "versions": runio.versions(),
+            "versions": io.versions(),
         },
     )
 
@@ -210,24 +156,8 @@ def run(
     Xtr, ytr, Xte, yte = map(tensor, (data.X_train, data.y_train, data.X_test, data.y_test))
     loss_fn = get_loss(cfg.loss)
     nets = {
-        "": build_mlp(
-            widths,
-            temperature=cfg.temperature,
-            mode="sample",
-            seed=cfg.seed,
-            gain=cfg.gain,
-            dtype=dtype,
-            device=device,
-        ),
-        "relu_": build_mlp(
-            widths,
-            temperature=0.0,
-            mode="relu",
-            seed=cfg.seed,
-            gain=cfg.gain,
-            dtype=dtype,
-            device=device,
-        ),
+        "": build_net(cfg, widths, "finite_T", dtype=dtype, device=device),
+        "relu_": build_net(cfg, widths, "relu", dtype=dtype, device=device),
     }
     opts = {k: make_optimizer(m, cfg.lr, cfg.momentum) for k, m in nets.items()}
     order_gen = torch.Generator().manual_seed(seeds["data_order"])
@@ -236,7 +166,7 @@ def run(
     model = nets[""]
     model.set_generator(noise_gen)
     ckpt = run_dir / "checkpoints"
-    runio.atomic_write(ckpt / "init.pt", lambda p: torch.save(model.state_dict(), p))
+    io.atomic_write(ckpt / "init.pt", lambda p: torch.save(model.state_dict(), p))
 
     def measure(epoch: int, epoch_losses: dict[str, float], t0: float) -> dict:
         row: dict[str, Any] = {"epoch": epoch}
@@ -265,10 +195,10 @@ def run(
     t0 = time.perf_counter()
 
     def save() -> None:
-        runio.write_jsonl(run_dir / "metrics.jsonl", result.metrics)
+        io.write_jsonl(run_dir / "metrics.jsonl", result.metrics)
         for prefix, name in (("", "finite_T"), ("relu_", "relu")):
             state = nets[prefix].state_dict()
-            runio.atomic_write(ckpt / f"{name}.pt", lambda p, s=state: torch.save(s, p))
+            io.atomic_write(ckpt / f"{name}.pt", lambda p, s=state: torch.save(s, p))
 
     status = "completed"
     try:
@@ -310,8 +240,8 @@ def run(
                 status,
                 time.perf_counter() - t0,
             )
-            runio.write_json(run_dir / "summary.json", result.summary)
-            draw_figures(run_dir, result.metrics, cfg)
+            io.write_json(run_dir / "summary.json", result.summary)
+            simulate_figures(run_dir, result.metrics, cfg)
     return result
 
 
@@ -339,85 +269,3 @@ def _summarize(cfg, rows, nets, tensors, eval_gen, loss_fn, status, wall_s) -> d
         "temperature": cfg.temperature,
         "total_wall_s": wall_s,
     }
-
-
-def draw_figures(run_dir: Path, rows: list[dict], cfg: SimulateConfig) -> list[Path]:
-    """Draw :data:`FIGURES` of a run from its metric rows into ``run_dir/figures``; their paths."""
-    from umwelt.plotting import plot_gate_statistics, plot_learning_curves, plot_order_parameter
-
-    epoch = [r["epoch"] for r in rows]
-    col = {k: [r[k] for r in rows] for k in rows[0] if k not in ("gate_entropy", "gate_agreement")}
-    tlabel = f"T = {cfg.temperature:g}"
-    figs = {
-        "learning_curves": plot_learning_curves(
-            epoch,
-            loss={
-                tlabel: {"train": col["loss"], "test": col["test_loss"]},
-                "ReLU twin": {"train": col["relu_loss"], "test": col["relu_test_loss"]},
-            },
-            acc={
-                tlabel: {"train": col["train_acc"], "test": col["test_acc"]},
-                "ReLU twin": {"train": col["relu_train_acc"], "test": col["relu_test_acc"]},
-            },
-            title=f"{cfg.dataset}: hidden {','.join(map(str, cfg.hidden))}, {tlabel} vs ReLU",
-        )[0],
-        "gates": plot_gate_statistics(
-            epoch,
-            np.array([r["gate_entropy"] for r in rows]),
-            np.array([r["gate_agreement"] for r in rows]),
-            title=f"gates of the {tlabel} net on the training set",
-        )[0],
-        "order_parameter": plot_order_parameter(
-            epoch,
-            {
-                f"loss ({tlabel})": col["loss"],
-                f"η‖∇R‖² ({tlabel})": col["order_parameter"],
-                "loss (ReLU)": col["relu_loss"],
-                "η‖∇R‖² (ReLU)": col["relu_order_parameter"],
-            },
-            title="plasticity order parameter beside the risk",
-        )[0],
-    }
-    assert tuple(figs) == FIGURES
-    paths = []
-    for name, fig in figs.items():
-        paths.append(run_dir / "figures" / f"{name}.png")
-        runio.atomic_write(paths[-1], lambda p, f=fig: f.savefig(p, format="png", dpi=120))
-    return paths
-
-
-def load_run_models(run_dir: Path | str, which: str = "finite_T", *, device: str = "cpu"):
-    """Rebuild a net of a simulate run from its ``config.json`` and checkpoint.
-
-    Args:
-        run_dir: the run directory.
-        which: ``"init"``, ``"finite_T"`` or ``"relu"``.
-
-    Returns:
-        a :class:`umwelt.nn.GatedMLP` (sample mode at the run's temperature, or relu mode).
-    """
-    import json
-
-    import torch
-
-    from umwelt.nn import build_mlp
-    from umwelt.nn.device import resolve_dtype
-
-    if which not in CHECKPOINTS:
-        raise ConfigError(f"checkpoint must be one of {', '.join(CHECKPOINTS)}, got {which!r}")
-    run_dir = Path(run_dir)
-    path = run_dir / "checkpoints" / f"{which}.pt"
-    if not path.is_file():
-        raise ConfigError(f"no checkpoint {str(path)!r}; is {str(run_dir)!r} a simulate run?")
-    cfg = json.loads((run_dir / "config.json").read_text())
-    T = 0.0 if which == "relu" else float(cfg["temperature"])
-    model = build_mlp(
-        cfg["widths"],
-        temperature=T,
-        mode="relu" if which == "relu" else "sample",
-        seed=cfg["seed"],
-        dtype=resolve_dtype(cfg["dtype"]),
-        device=device,
-    )
-    model.load_state_dict(torch.load(path, weights_only=True, map_location=device))
-    return model

@@ -63,189 +63,34 @@ from typing import Any
 
 import numpy as np
 
-from sim import runio
-from umwelt._checks import check_fraction, check_int, check_positive
+from sim.figures import make_figures
+from sim.runs import io
+from sim.runs.hessian import HessianSettings
+from sim.runs.train import (
+    CHECKPOINT,
+    PAPER_OBSERVE_AT,
+    TrainConfig,
+    build_model,
+    check_resumable,
+    fingerprint,
+    load_data,
+    model_checkpoint,
+    observation_file,
+)
 from umwelt.errors import ConfigError
 
 __all__ = [
     "PAPER_OBSERVE_AT",
+    "HessianHook",
+    "HessianSettings",
     "TrainConfig",
     "TrainResult",
-    "build_run_model",
-    "load_run_inputs",
     "resume_config",
     "run",
     "seeds",
 ]
 
-#: The epochs of the paper's fig. 3a, the default observation epochs (clipped to the run).
-PAPER_OBSERVE_AT: tuple[int, ...] = (0, 10, 20, 30, 40, 100, 160, 200, 260, 300)
-CHECKPOINT = "last.pt"
 _FORMAT = 2  # 2: gate noise and evaluation draws from umwelt.nn.GateNoise
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Every setting of a training run; :meth:`validated` checks them all before anything runs."""
-
-    model: str = "vgg12"  # VGG preset (vgg11, vgg12, vgg13, vgg16) or mlp:<hidden widths>
-    width: float = 1.0  # width multiplier of every hidden layer (CPU: 1/8 or 1/4)
-    dataset: str | None = None  # required: a CIFAR-10 path, digits, or a synthetic family spec
-    classes: str | None = None  # CIFAR-10 binary task "a,b" or a grouping (None: cat,dog)
-    subset: int | None = None  # balanced training subset size (None: all)
-    subset_test: int | None = None  # balanced test subset size (None: all)
-    label_noise: float | None = None  # fraction of random training labels (None: none)
-    temperature: float = 0.0  # gate temperature T (0 = the ReLU net, the paper's setting)
-    gate_mode: str = "sample"  # sample (EM), mean (mean field) or relu
-    loss: str = "hinge"  # hinge (the theory's, eq. 12) or logistic
-    epochs: int = 300  # passes over the training set (the paper: 300)
-    lr: float = 0.01  # SGD step size η
-    momentum: float = 0.9  # SGD momentum
-    batch_size: int = 128  # global minibatch size (split over processes)
-    gain: float = math.sqrt(2.0)  # He gain: W ~ N(0, gain² / fan_in)
-    seed: int = 0  # the one seed every random draw flows from
-    device: str = "cpu"  # cpu, cuda, cuda:N (under torchrun: cuda:LOCAL_RANK)
-    dtype: str = "float32"  # float32 or float64
-    observe_at: tuple[int, ...] | None = None  # None: PAPER_OBSERVE_AT ≤ epochs, and the last
-    checkpoint_every: int = 0  # also checkpoint every K steps within an epoch (0: epoch ends)
-    eval_batch_size: int = 500  # examples per batch of the full-data passes
-    stop_at_zero_loss: bool = False  # stop once the training risk is exactly 0 (converged)
-    hessian_at: tuple[int, ...] | None = None  # also record the Hessian (sim.hessian) there
-    hessian_settings: str | None = None  # its settings, "KEY=VALUE,..." (None: the defaults)
-    out: Path | None = None  # run directory; default runs/train-<time>
-
-    def validated(self, *, resume: bool = False) -> TrainConfig:
-        """A copy with normalized values, or :class:`ConfigError` naming the first bad one.
-
-        Args:
-            resume: ``out`` must then be a run directory with a checkpoint; otherwise it must
-                be new or empty. Nothing is created either way.
-        """
-        from umwelt.gates import check_temperature
-        from umwelt.nn.device import resolve_device, resolve_dtype
-        from umwelt.nn.gate import check_mode
-        from umwelt.nn.train import get_loss
-
-        if not isinstance(self.model, str) or not self.model.strip():
-            raise ConfigError(f"model must be a VGG preset or mlp:<widths>, got {self.model!r}")
-        if self.dataset is None:
-            raise ConfigError(
-                "--dataset is required: a CIFAR-10 path (the paper's data), digits, or a "
-                "synthetic family such as teacher:n=1000"
-            )
-        if not isinstance(self.dataset, str) or not self.dataset.strip():
-            raise ConfigError(f"dataset must be a name, a spec or a path, got {self.dataset!r}")
-        if self.classes is not None and (not isinstance(self.classes, str) or not self.classes):
-            raise ConfigError(f"classes must be 'a,b' or a grouping name, got {self.classes!r}")
-        subset = None if self.subset is None else check_int("subset", self.subset, 2)
-        subset_test = (
-            None if self.subset_test is None else check_int("subset test", self.subset_test, 2)
-        )
-        noise = self.label_noise
-        if noise is not None:
-            try:
-                noise = float(noise)
-            except (TypeError, ValueError):
-                noise = math.nan
-            if not 0.0 <= noise <= 1.0:
-                raise ConfigError(f"label noise must be in [0, 1], got {self.label_noise!r}")
-        seed = check_int("seed", self.seed, 0)
-        epochs = check_int("epochs", self.epochs, 0)
-        # --hessian-at epochs are observed too (their checkpoints model_epoch_XXXX.pt must exist)
-        hessian = (
-            ()
-            if self.hessian_at is None
-            else _observe_epochs(self.hessian_at, epochs, "hessian-at")
-        )
-        if self.hessian_settings is not None:
-            from sim.hessian import parse_settings
-
-            if self.hessian_at is None:
-                raise ConfigError("--hessian-settings needs --hessian-at (the epochs to analyse)")
-            parse_settings(self.hessian_settings)
-        check_mode(self.gate_mode)
-        get_loss(self.loss)
-        resolve_device(self.device)
-        resolve_dtype(self.dtype)
-        out = Path(self.out or runio.default_run_dir("train"))
-        if resume:
-            _check_resumable(out)
-        else:
-            out = runio.check_out_dir(out)
-        from umwelt.data import DATASETS
-
-        dataset = self.dataset.strip()
-        if (
-            dataset.partition(":")[0].strip() not in DATASETS
-            and Path(dataset).expanduser().exists()
-        ):
-            dataset = str(Path(dataset).expanduser().resolve())  # resumable from anywhere
-        return replace(
-            self,
-            model=self.model.strip(),
-            dataset=dataset,
-            width=check_positive("width", self.width),
-            subset=subset,
-            subset_test=subset_test,
-            label_noise=noise,
-            temperature=check_temperature(self.temperature),
-            epochs=epochs,
-            lr=check_positive("learning rate", self.lr),
-            momentum=check_fraction("momentum", self.momentum),
-            batch_size=check_int("batch size", self.batch_size),
-            gain=check_positive("gain", self.gain),
-            seed=seed,
-            observe_at=tuple(sorted(set(_observe_epochs(self.observe_at, epochs)) | set(hessian))),
-            hessian_at=hessian,
-            checkpoint_every=check_int("checkpoint every", self.checkpoint_every, 0),
-            eval_batch_size=check_int("eval batch size", self.eval_batch_size),
-            out=out,
-        )
-
-
-def _observe_epochs(at: Any, epochs: int, what: str = "observe-at") -> tuple[int, ...]:
-    """The sorted observation epochs: given ones (each in ``[0, epochs]``) or the default."""
-    if at is None:
-        return tuple(sorted({e for e in PAPER_OBSERVE_AT if e <= epochs} | {epochs}))
-    if isinstance(at, str):
-        items = [s.strip() for s in at.split(",")] if at.strip() else []
-        try:
-            at = [int(s) for s in items]
-        except ValueError:
-            raise ConfigError(f"{what} must be comma-separated epochs, got {at!r}") from None
-    try:
-        at = list(at)
-    except TypeError:
-        raise ConfigError(f"{what} must be a list of epochs, got {at!r}") from None
-    for e in at:
-        if isinstance(e, bool) or not isinstance(e, int | np.integer) or not 0 <= e <= epochs:
-            raise ConfigError(f"{what} epoch {e!r} is outside the run's epochs 0..{epochs}")
-    return tuple(sorted({int(e) for e in at}))
-
-
-def _check_resumable(run_dir: Path) -> None:
-    if not run_dir.is_dir():
-        raise ConfigError(f"--resume {str(run_dir)!r}: no such run directory")
-    if not (run_dir / "config.json").is_file():
-        raise ConfigError(f"--resume {str(run_dir)!r}: no config.json; is it a train run?")
-    if not (run_dir / "checkpoints" / CHECKPOINT).is_file():
-        raise ConfigError(
-            f"--resume {str(run_dir)!r}: no checkpoint (checkpoints/{CHECKPOINT}); the run "
-            "stopped before its first one, start it again"
-        )
-
-
-def _config_from_json(stored: dict) -> TrainConfig:
-    names = {f.name for f in fields(TrainConfig)}
-    kw = {k: v for k, v in stored.items() if k in names}
-    if isinstance(kw.get("temperature"), str):
-        kw["temperature"] = float(kw["temperature"])  # "inf" as JSON writes it
-    for key in ("observe_at", "hessian_at"):
-        if kw.get(key) is not None:
-            kw[key] = tuple(kw[key])
-    if kw.get("out") is not None:
-        kw["out"] = Path(kw["out"])
-    return TrainConfig(**kw)
 
 
 def resume_config(run_dir: Path | str, given: dict[str, Any] | None = None) -> TrainConfig:
@@ -264,11 +109,11 @@ def resume_config(run_dir: Path | str, given: dict[str, Any] | None = None) -> T
             value differs from the run's ``config.json``.
     """
     run_dir = Path(run_dir)
-    _check_resumable(run_dir)
+    check_resumable(run_dir)
     try:
         stored = json.loads((run_dir / "config.json").read_text())
-        base = replace(_config_from_json(stored), out=run_dir)
-    except (ValueError, TypeError) as e:
+        base = replace(TrainConfig.from_json(stored), out=run_dir)
+    except (ValueError, TypeError, ConfigError) as e:
         raise ConfigError(f"--resume {str(run_dir)!r}: unreadable config.json ({e})") from None
     base = base.validated(resume=True)
     for key, value in (given or {}).items():
@@ -306,6 +151,11 @@ def seeds(seed: int, rank: int = 0) -> dict[str, int]:
     }
 
 
+#: ``(run_dir, epoch, *, settings, world, device) -> row | None``: a Hessian analysis of an
+#: epoch of a run in progress (:func:`sim.hessian.record_epoch`)
+HessianHook = Callable[..., dict | None]
+
+
 @dataclass
 class TrainResult:
     """What a run produced: its directory, the metric rows and the summary."""
@@ -313,78 +163,6 @@ class TrainResult:
     run_dir: Path
     metrics: list[dict] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
-
-
-def load_run_inputs(run_dir: Path | str) -> tuple[TrainConfig, Any]:
-    """The settings and the data of the train run in ``run_dir``, rebuilt from its
-    ``config.json`` exactly as the run built them (dataset spec, classes, subsets, label noise,
-    seed); with :func:`build_run_model` and a checkpoint, the run's model at any observed epoch.
-
-    Raises:
-        ConfigError: for a directory without a readable train ``config.json``, or data whose
-            SHA-256 differs from the run's (the dataset file changed since).
-    """
-    run_dir = Path(run_dir)
-    try:
-        stored = json.loads((run_dir / "config.json").read_text())
-        cfg = replace(_config_from_json(stored), out=run_dir)
-    except FileNotFoundError:
-        raise ConfigError(f"{str(run_dir)!r} is not a run directory: no config.json") from None
-    except (ValueError, TypeError) as e:
-        raise ConfigError(f"{str(run_dir)!r}: unreadable config.json ({e})") from None
-    data = _load_data(cfg)
-    sha = stored.get("data_sha256")
-    if sha is not None and sha != _fingerprint(data):
-        raise ConfigError(
-            f"{str(run_dir)!r}: the dataset {cfg.dataset!r} now has other contents than when the "
-            f"run started (sha256 {_fingerprint(data)[:12]}… vs {str(sha)[:12]}…)"
-        )
-    return cfg, data
-
-
-def build_run_model(cfg: TrainConfig, input_shape: tuple[int, ...], *, device, dtype):
-    """The run's model with its seeded initial weights, as ``umwelt train`` builds it."""
-    from umwelt.nn.models import build_model
-
-    return build_model(
-        cfg.model,
-        input_shape=input_shape,
-        temperature=cfg.temperature,
-        mode=cfg.gate_mode,
-        width=cfg.width,
-        gain=cfg.gain,
-        seed=cfg.seed,
-        dtype=dtype,
-        device=device,
-    )
-
-
-def _load_data(cfg: TrainConfig):
-    from umwelt.data import load_dataset
-    from umwelt.errors import DataError, UmweltError
-
-    kwargs: dict[str, Any] = {"seed": cfg.seed}
-    for key in ("classes", "subset", "subset_test", "label_noise"):
-        if getattr(cfg, key) is not None:
-            kwargs[key] = getattr(cfg, key)
-    try:
-        return load_dataset(cfg.dataset, **kwargs)
-    except UmweltError:
-        raise
-    except (OSError, EOFError, ValueError) as e:  # a damaged file the loader did not name
-        raise DataError(f"cannot read dataset {cfg.dataset!r}: {e}") from e
-
-
-def _fingerprint(data) -> str:
-    """SHA-256 of the arrays a run trains and tests on (a resumed run must see the same)."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for a in (data.X_train, data.y_train, data.X_test, data.y_test):
-        a = np.ascontiguousarray(a)
-        h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(a.data)
-    return h.hexdigest()
 
 
 def _first(rows: list[dict], ok: Callable[[dict], bool]) -> int | None:
@@ -404,10 +182,10 @@ class _Trainer:
 
         self.cfg, self.world, self.resume = cfg, world, resume
         self.run_dir = Path(cfg.out)
-        data = _load_data(cfg)
+        data = load_data(cfg)
         self.device = resolve_device(device_name)
         self.dtype = resolve_dtype(cfg.dtype)
-        self.model = build_run_model(cfg, data.input_shape, device=self.device, dtype=self.dtype)
+        self.model = build_model(cfg, data.input_shape, device=self.device, dtype=self.dtype)
         from sim.observe import weight_layers
 
         self.layers = weight_layers(self.model)
@@ -442,7 +220,7 @@ class _Trainer:
             "n_train": data.n_train,
             "n_test": data.n_test,
             "input_shape": list(data.input_shape),
-            "data_sha256": _fingerprint(data),
+            "data_sha256": fingerprint(data),
         }
         self.rows: list[dict] = []
         self.epoch = -1  # last epoch whose row exists
@@ -463,7 +241,7 @@ class _Trainer:
                 {"name": n, "shape": list(m.weight.shape), "init_rms": float(u)}
                 for (n, m), u in zip(self.layers, self.weight_units, strict=True)
             ],
-            "versions": runio.versions(),
+            "versions": io.versions(),
         }
 
     def wall(self) -> float:
@@ -509,13 +287,11 @@ class _Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "rng": rng,
-            "metrics": json.dumps(runio.to_jsonable(self.rows)),
+            "metrics": json.dumps(io.to_jsonable(self.rows)),
             "wall_s": self.wall(),
             "world_size": self.world.size,
         }
-        runio.atomic_write(
-            self.run_dir / "checkpoints" / CHECKPOINT, lambda p: torch.save(state, p)
-        )
+        io.atomic_write(self.run_dir / "checkpoints" / CHECKPOINT, lambda p: torch.save(state, p))
 
     def load_checkpoint(self) -> None:
         import torch
@@ -646,10 +422,10 @@ class _Trainer:
         layer_grads = [grads[i] for i in self.layer_param_index]
         scalars = {k: row[k] for k in ("loss", "train_acc", "test_acc", "order_parameter")}
         obs = observe(epoch, self.model, layer_grads, self.weight_units, gates, scalars)
-        save_observation(self.run_dir / "observations" / f"epoch_{epoch:04d}.npz", obs)
+        save_observation(self.run_dir / "observations" / observation_file(epoch), obs)
         state = self.model.state_dict()
-        runio.atomic_write(
-            self.run_dir / "checkpoints" / f"model_epoch_{epoch:04d}.pt",
+        io.atomic_write(
+            self.run_dir / "checkpoints" / model_checkpoint(epoch),
             lambda p: torch.save(state, p),
         )
 
@@ -675,6 +451,7 @@ def run(
     on_epoch: Callable[[dict], None] | None = None,
     on_step: Callable[[dict], None] | None = None,
     figures: bool = True,
+    analyse_hessian: HessianHook | None = None,
 ) -> TrainResult:
     """Train, measure and observe; write (or continue) the run directory.
 
@@ -686,7 +463,12 @@ def run(
         on_step: called after every optimizer step with ``{epoch, step, steps, loss}``, after
             the step's checkpoint (if any) was written; an exception it raises stops the run
             there, as a crash would (no checkpoint is written on the way out).
-        figures: write the figures of :mod:`sim.plot` at the end (rank 0).
+        figures: write the figures of :mod:`sim.figures` at the end (rank 0).
+        analyse_hessian: the Hessian analysis of the epochs ``cfg.hessian_at``, called on
+            every rank right after the epoch's checkpoint is written, as
+            ``analyse_hessian(run_dir, epoch, settings=cfg.hessian, world=, device=)``:
+            :func:`sim.hessian.record_epoch` (which the CLI passes). Required when
+            ``cfg.hessian_at`` names epochs.
 
     Returns:
         the run directory, all rows (those of earlier sessions too) and the summary.
@@ -698,17 +480,24 @@ def run(
     from sim import distributed
 
     cfg = cfg.validated(resume=resume)
+    if cfg.hessian_at and analyse_hessian is None:
+        raise ConfigError(
+            f"hessian_at = {cfg.hessian_at} needs the Hessian analysis: pass "
+            "analyse_hessian=sim.hessian.record_epoch (umwelt train --hessian-at does)"
+        )
     world, device_name = distributed.setup(cfg.device)
     completed = False
     try:
-        result = _run(cfg, world, device_name, resume, on_epoch, on_step, figures)
+        hooks = (on_epoch, on_step, analyse_hessian)
+        result = _run(cfg, world, device_name, resume, hooks, figures)
         completed = True
         return result
     finally:
         distributed.teardown(world, completed=completed)
 
 
-def _run(cfg, world, device_name, resume, on_epoch, on_step, figures) -> TrainResult:
+def _run(cfg, world, device_name, resume, hooks, figures) -> TrainResult:
+    on_epoch, on_step, analyse_hessian = hooks
     tr = _Trainer(cfg, world, device_name, resume=resume)
     run_dir = tr.run_dir
     if resume:
@@ -726,10 +515,10 @@ def _run(cfg, world, device_name, resume, on_epoch, on_step, figures) -> TrainRe
             dist.barrier()  # every rank has read last.pt before rank 0 may replace it
     elif world.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        runio.write_json(run_dir / "config.json", tr.config_record())
+        io.write_json(run_dir / "config.json", tr.config_record())
     result = TrainResult(run_dir=run_dir, metrics=tr.rows)
     if world.is_main and resume:
-        runio.write_jsonl(run_dir / "metrics.jsonl", tr.rows)  # drop rows past the checkpoint
+        io.write_jsonl(run_dir / "metrics.jsonl", tr.rows)  # drop rows past the checkpoint
     status = "completed"
     try:
         for epoch in range(tr.epoch + 1, cfg.epochs + 1):
@@ -742,12 +531,10 @@ def _run(cfg, world, device_name, resume, on_epoch, on_step, figures) -> TrainRe
             if epoch in cfg.observe_at or converged:
                 tr.observe(epoch, row, grads)
                 if epoch in cfg.hessian_at:  # after its checkpoint model_epoch_XXXX.pt exists
-                    from sim.hessian import record_epoch
-
-                    record_epoch(
+                    analyse_hessian(
                         run_dir,
                         epoch,
-                        settings=cfg.hessian_settings,
+                        settings=cfg.hessian,
                         world=world,
                         device=str(tr.device),
                     )
@@ -762,7 +549,7 @@ def _run(cfg, world, device_name, resume, on_epoch, on_step, figures) -> TrainRe
             tr.rows.append(row)
             tr.epoch, tr.in_epoch = epoch, None
             if world.is_main:
-                runio.write_jsonl(run_dir / "metrics.jsonl", tr.rows)
+                io.write_jsonl(run_dir / "metrics.jsonl", tr.rows)
             tr.save_checkpoint()
             if on_epoch is not None:
                 on_epoch(row)
@@ -778,9 +565,7 @@ def _run(cfg, world, device_name, resume, on_epoch, on_step, figures) -> TrainRe
     finally:
         if world.is_main and tr.rows:
             result.summary = tr.summary(status)
-            runio.write_json(run_dir / "summary.json", result.summary)
+            io.write_json(run_dir / "summary.json", result.summary)
             if figures and status.startswith(("completed", "converged", "diverged")):
-                from sim.plot import make_figures
-
                 make_figures(run_dir)
     return result

@@ -17,17 +17,17 @@ from matplotlib.image import imread
 from typer.testing import CliRunner
 
 from sim.cli import app
+from sim.figures import make_figures
 from sim.hessian import (
     SETTINGS,
     HessianConfig,
-    inspect_run,
+    HessianSettings,
     load_epoch,
     parse_settings,
     record_epoch,
     run,
 )
-from sim.plot import make_figures
-from sim.runio import to_jsonable
+from sim.runs import Run, to_jsonable
 from sim.simulate import SimulateConfig
 from sim.simulate import run as simulate
 from sim.train import TrainConfig
@@ -75,7 +75,7 @@ def _simulate(out: Path, hidden: tuple[int, ...]) -> Path:
 def sim_run(tmp_path_factory):
     """A 3-layer simulate run at T = 0.1, analysed on a fixed subset of 40 of its 60 examples."""
     d = _simulate(tmp_path_factory.mktemp("runs") / "sim", (6, 5))
-    rows = run(HessianConfig(run=d, subset=40, figures=False, **SMALL))
+    rows = run(HessianConfig(run=d, examples=40, figures=False, **SMALL))
     return d, rows
 
 
@@ -94,7 +94,7 @@ def train_run(tmp_path_factory):
         eval_batch_size=64,
         out=out,
     )
-    result = train(cfg, figures=False)
+    result = train(cfg, figures=False, analyse_hessian=record_epoch)
     return result.run_dir
 
 
@@ -124,7 +124,7 @@ def test_simulate_run_files_keys_and_sane_values(sim_run):
     assert names == {"config.json", "hessian.jsonl", "epoch_0000.npz", "epoch_0002.npz"}
     stored = json.loads((d / "hessian" / "config.json").read_text())
     assert stored["kind"] == "simulate" and stored["temperature"] == 0.1
-    assert stored["settings"]["subset"] == 40 and stored["grid_scale"] == "symlog"
+    assert stored["settings"]["examples"] == 40 and stored["grid_scale"] == "symlog"
     N = 5 * 6 + 6 * 5 + 5
     grids, ids = [], []
     for r in rows:
@@ -217,8 +217,8 @@ def test_plot_draws_the_hessian_figures(train_run):
 def test_relu_twin_of_a_simulate_run(sim_run, tmp_path):
     d = tmp_path / "sim"
     shutil.copytree(sim_run[0], d)
-    info = inspect_run(d, "relu")
-    assert info.temperature == 0.0 and list(info.checkpoints) == [0, 2]
+    r = Run.open(d)
+    assert r.temperature("relu") == 0.0 and list(r.checkpoints("relu")) == [0, 2]
     rows = run(HessianConfig(run=d, net="relu", epochs=(2,), entries=0, figures=False, **SMALL))
     assert rows[0]["net"] == "relu" and (d / "hessian_relu" / "epoch_0002.npz").is_file()
 
@@ -226,7 +226,7 @@ def test_relu_twin_of_a_simulate_run(sim_run, tmp_path):
 def test_other_settings_need_fresh(sim_run, tmp_path):
     d = tmp_path / "sim"
     shutil.copytree(sim_run[0], d)
-    with pytest.raises(ConfigError, match="subset = 40, not None"):
+    with pytest.raises(ConfigError, match="examples = 40, not None"):
         run(HessianConfig(run=d, epochs=(0,), entries=0, figures=False, **SMALL))
     rows = run(HessianConfig(run=d, epochs=(0,), entries=0, fresh=True, figures=False, **SMALL))
     assert rows[0]["n_examples"] == 60 and [r["epoch"] for r in _rows(d)] == [0]
@@ -255,7 +255,7 @@ def test_bad_epochs_requests_and_settings(train_run):
     _fails([str(train_run), "--lanczos-steps", "500"], "exceeds the Hessian's dimension N = 58")
     _fails([str(train_run), "--extreme-steps", "59"], "N = 58")
     _fails([str(train_run), "--entries", "100000"], "--entries 100000")
-    _fails([str(train_run), "--subset", "61"], "exceeds the 60 training examples")
+    _fails([str(train_run), "--examples", "61"], "exceeds the 60 training examples")
     _fails([str(train_run), "--net", "relu"], "for simulate runs")
     _fails([str(train_run), "--reorth", "some"], "reorth")
     _fails([str(train_run), "--bootstrap", "5"], "bootstrap resamples must be an integer ≥ 20")
@@ -285,14 +285,12 @@ def test_non_finite_product_stops_at_that_epoch(train_run, tmp_path):
 
 
 def test_no_trainable_parameters_is_surfaced(train_run, tmp_path, monkeypatch):
-    import sim.hessian as hessian
-
     d = tmp_path / "frozen"
     shutil.copytree(train_run, d, ignore=shutil.ignore_patterns("hessian"))
     tree = _tree(d)
-    model = hessian._Inputs.model
+    build = Run.build_model
     monkeypatch.setattr(
-        hessian._Inputs, "model", lambda self, *a, **k: model(self, *a, **k).requires_grad_(False)
+        Run, "build_model", lambda self, *a, **k: build(self, *a, **k).requires_grad_(False)
     )
     _fails([str(d)], "no trainable parameters")
     assert _tree(d) == tree
@@ -337,19 +335,17 @@ def test_hessian_settings_reach_the_analyses_during_training(tmp_path):
     stored = json.loads((out / "hessian" / "config.json").read_text())["settings"]
     assert stored["lanczos_steps"] == 6 and stored["start_vectors"] == 3
     assert stored["bootstrap"] == 20 and stored["grid_points"] == 101 and stored["seed"] == 3
-    assert json.loads((out / "config.json").read_text())["hessian_settings"] == settings
+    assert Run.open(out).config.hessian == parse_settings(settings)
 
 
 def test_hessian_settings_are_the_config_fields_and_parse_strictly():
     fields = {f.name for f in dataclasses.fields(HessianConfig)}
     assert set(SETTINGS) <= fields and not {"run", "epochs", "device", "net"} & set(SETTINGS)
-    assert parse_settings("reorth=none, entries=0,grid_bound=2.5,subset=none") == {
-        "reorth": "none",
-        "entries": 0,
-        "grid_bound": 2.5,
-        "subset": None,
-    }
-    assert parse_settings(None) == {} == parse_settings(" ")
+    assert parse_settings("reorth=none, entries=0,grid_bound=2.5,examples=none") == (
+        HessianSettings(reorth="none", entries=0, grid_bound=2.5, examples=None)
+    )
+    assert parse_settings("subset=40") == HessianSettings(examples=40)  # the old name
+    assert parse_settings(None) is None is parse_settings(" ")
     for text, needle in [
         ("lanczos_steps", "KEY=VALUE, got 'lanczos_steps'"),
         ("steps=3", "unknown Hessian setting 'steps'"),

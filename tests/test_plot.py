@@ -10,8 +10,8 @@ from matplotlib.image import imread
 from typer.testing import CliRunner
 
 from sim.cli import app
-from sim.plot import FIGURES, HESSIAN_FIGURES, SIMULATE_FIGURES, load_run, make_figures
-from sim.runio import run_config
+from sim.figures import FIGURES, HESSIAN_FIGURES, SIMULATE_FIGURES, make_figures, train_figures
+from sim.runs import Run
 from sim.train import TrainConfig, run
 from umwelt.errors import ConfigError
 from umwelt.plotting import plot_layer_series, plot_ridgeline, plot_spectra
@@ -113,9 +113,9 @@ def sim_run(tmp_path_factory):
 
 def test_simulate_figures_are_the_ones_simulate_draws(sim_run):
     assert {p.stem for p in (sim_run / "figures").glob("*.png")} == set(SIMULATE_FIGURES)
-    assert run_config(sim_run)[0] == "simulate"
+    assert Run.open(sim_run).kind == "simulate"
     with pytest.raises(ConfigError, match="is a simulate run, not a run of umwelt train"):
-        load_run(sim_run)
+        train_figures(Run.open(sim_run))
 
 
 def test_plot_redraws_a_simulate_run(sim_run, tmp_path):

@@ -12,7 +12,8 @@ from matplotlib.image import imread
 from typer.testing import CliRunner
 
 from sim.cli import app
-from sim.simulate import SimulateConfig, load_run_models, run
+from sim.runs import Run
+from sim.simulate import SimulateConfig, run
 from umwelt.errors import ConfigError, DataError
 
 TINY = ["--hidden", "8,6", "--epochs", "2", "--samples", "3", "--batch-size", "64", "--quiet"]
@@ -74,7 +75,7 @@ def test_checkpoints_load_with_weights_only(tiny_run):
     init = torch.load(tiny_run / "checkpoints" / "init.pt", weights_only=True)
     final = torch.load(tiny_run / "checkpoints" / "finite_T.pt", weights_only=True)
     assert not all(torch.equal(a, b) for a, b in zip(init.values(), final.values()))
-    model = load_run_models(tiny_run, "relu")
+    model = Run.open(tiny_run).model(which="relu")
     for a, b in zip(
         model.state_dict().values(),
         torch.load(tiny_run / "checkpoints" / "relu.pt", weights_only=True).values(),

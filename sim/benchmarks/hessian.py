@@ -542,7 +542,7 @@ def observation(
         "per_example": {...}, "settings", "row", "data", ...}``.
     """
     from sim import hessian as sh
-    from sim.train import TrainConfig, build_run_model
+    from sim.runs.train import TrainConfig, build_model
 
     width = width or (QUICK_WIDTH if quick else OBSERVATION_WIDTH)
     images = images or (QUICK_IMAGES if quick else OBSERVATION_IMAGES)
@@ -554,11 +554,11 @@ def observation(
     train = TrainConfig(model="vgg12", width=width)
     n_params = sum(
         p.numel()
-        for p in build_run_model(train, (3, 32, 32), device="cpu", dtype=torch.float32).parameters()
+        for p in build_model(train, (3, 32, 32), device="cpu", dtype=torch.float32).parameters()
         if p.requires_grad
     )
     dtype = torch.float64 if n_params <= sh.AUTO_FLOAT64_LIMIT else torch.float32
-    model = build_run_model(train, (3, 32, 32), device=device, dtype=dtype)
+    model = build_model(train, (3, 32, 32), device=device, dtype=dtype)
     seeds = sh._seeds(cfg.seed)
     label = f"vgg12 width {width:g}"
     print(

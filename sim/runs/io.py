@@ -1,4 +1,4 @@
-"""Run directories: create them only after every check passed, and write every file atomically.
+"""Run directories on disk: create them only after every check passed, write every file atomically.
 
 Each file is written to a temporary name in the same directory and renamed over the target, so
 an interrupted run leaves either the previous complete file or the new complete file, never a
@@ -22,12 +22,10 @@ from typing import Any
 from umwelt.errors import ConfigError
 
 __all__ = [
-    "RUN_KINDS",
     "atomic_write",
     "check_out_dir",
     "default_run_dir",
     "read_jsonl",
-    "run_config",
     "to_jsonable",
     "versions",
     "write_json",
@@ -129,33 +127,3 @@ def versions() -> dict[str, str]:
         "torch": torch.__version__,
         "matplotlib": matplotlib.__version__,
     }
-
-
-RUN_KINDS = ("train", "simulate")  # the commands whose run directories the analyses read
-
-
-def run_config(run_dir: Path | str) -> tuple[str, dict]:
-    """``(kind, config.json)`` of a run directory; ``kind`` is one of :data:`RUN_KINDS`.
-
-    ``umwelt train`` writes a config that names a ``model`` and a ``dataset``;
-    ``umwelt simulate`` one with the MLP's ``widths`` and ``hidden`` widths.
-
-    Raises:
-        ConfigError: when ``run_dir`` is missing, has no readable ``config.json``, or its config
-            is of neither kind.
-    """
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ConfigError(f"no run directory {str(run_dir)!r}")
-    neither = f"{str(run_dir)!r} is not a run directory of umwelt train or umwelt simulate"
-    try:
-        config = json.loads((run_dir / "config.json").read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{neither}: no config.json") from None
-    except ValueError as e:
-        raise ConfigError(f"{str(run_dir)!r}: unreadable config.json ({e})") from None
-    if isinstance(config, dict) and {"model", "dataset"} <= config.keys():
-        return "train", config
-    if isinstance(config, dict) and {"widths", "hidden"} <= config.keys():
-        return "simulate", config
-    raise ConfigError(f"{neither}: its config.json names neither a model nor MLP widths")

@@ -1,0 +1,156 @@
+r"""The settings of a Hessian analysis (``umwelt hessian``, ``umwelt train --hessian-at``) and
+what it leaves in a run directory (``RUN/hessian/``; ``RUN/hessian_relu/`` for the ReLU twin
+of a simulate run).
+
+:class:`HessianSettings` holds every setting that changes the numbers of an analysis and that
+``umwelt train --hessian-settings KEY=VALUE,...`` may set (the rest — which run, which epochs,
+the device — come from the command). :func:`parse_settings` turns that string into settings at
+the CLI's edge, and reads the string older train runs stored in their ``config.json``.
+
+The analysis directory::
+
+    config.json      the settings, the shared density grid, seeds, versions (the first analysis)
+    hessian.jsonl    one row per analysed epoch, sorted by epoch
+    epoch_XXXX.npz   the epoch's arrays (density and band, Ritz nodes, entries) and its row
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sim.runs.codec import JsonConfig
+from umwelt._checks import check_int, check_positive
+from umwelt.errors import ConfigError
+
+__all__ = [
+    "DTYPES",
+    "EXTREMES",
+    "HESSIAN_DIRS",
+    "HessianSettings",
+    "SETTINGS",
+    "hessian_dirname",
+    "parse_settings",
+]
+
+EXTREMES: tuple[str, ...] = ("lanczos", "eigsh")
+DTYPES: tuple[str, ...] = ("auto", "float32", "float64")
+#: the analysis directories of a run: of the analysed net, and of a simulate run's ReLU twin
+HESSIAN_DIRS: tuple[str, ...] = ("hessian", "hessian_relu")
+#: the setting's old name (before ``examples``), accepted wherever settings are read
+_RENAMED = {"subset": "examples"}
+
+
+def hessian_dirname(net: str) -> str:
+    """``"hessian"``, or ``"hessian_relu"`` for the ReLU twin (``net="relu"``) of a simulate run."""
+    return HESSIAN_DIRS[1] if net == "relu" else HESSIAN_DIRS[0]
+
+
+@dataclass(frozen=True)
+class HessianSettings(JsonConfig):
+    """Every setting that changes the numbers of a Hessian analysis; :meth:`validated` checks."""
+
+    examples: int | None = None  # a fixed, seeded set of this many training examples (None: all)
+    batch_size: int = 1000  # examples per batch of a product
+    lanczos_steps: int | None = None  # SLQ Lanczos steps k (None: min(80, N))
+    start_vectors: int = 8  # SLQ start vectors n_v (Rademacher), bootstrapped for error bars
+    reorth: str = "full"  # full (k × N memory) or none (3 × N) re-orthogonalization
+    extremes: str = "lanczos"  # lanczos or eigsh
+    extreme_steps: int | None = None  # Lanczos steps of the extremes (None: min(80, N))
+    entries: int | None = None  # sampled entries K (None: min(1000, admissible); 0: none)
+    entry_columns: int | None = 40  # columns the entries lie in (None: uniform pairs)
+    bootstrap: int = 200  # bootstrap resamples B of the examples (entries)
+    hinge_coords: int = 32  # exact diagonal entries checked (hinge loss)
+    grid_bound: float | None = None  # density grid [-b, b] (None: margin × max |λ|)
+    grid_margin: float = 1.5  # b = margin × the largest |λ| over the epochs analysed
+    grid_points: int = 801  # points of the density grid (odd: 0 is on it)
+    smoothing: float = 0.08  # Gaussian width of the density in the symlog coordinate u
+    seed: int = 0  # seeds the examples, gate sample, start vectors, entries and bootstrap
+    dtype: str = "auto"  # float32, float64, or auto (float64 up to 10⁶ parameters)
+
+    def validated(self) -> HessianSettings:
+        """A copy with normalized values, or :class:`ConfigError` naming the first bad one."""
+        if self.reorth not in ("full", "none"):
+            raise ConfigError(f"reorth must be full or none, got {self.reorth!r}")
+        if self.extremes not in EXTREMES:
+            raise ConfigError(
+                f"extremes must be one of {', '.join(EXTREMES)}, got {self.extremes!r}"
+            )
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+
+        def opt(name: str, v, low: int = 1):
+            return None if v is None else check_int(name, v, low)
+
+        grid_bound = (
+            None if self.grid_bound is None else check_positive("grid bound", self.grid_bound)
+        )
+        margin = check_positive("grid margin", self.grid_margin)
+        if margin < 1:
+            raise ConfigError(f"the grid margin must be ≥ 1, got {self.grid_margin!r}")
+        return replace(
+            self,
+            examples=opt("examples", self.examples, 2),
+            batch_size=check_int("batch size", self.batch_size),
+            lanczos_steps=opt("lanczos steps", self.lanczos_steps),
+            start_vectors=check_int("start vectors", self.start_vectors, 2),
+            extreme_steps=opt("extreme steps", self.extreme_steps),
+            entries=opt("entries", self.entries, 0),
+            entry_columns=opt("entry columns", self.entry_columns),
+            bootstrap=check_int("bootstrap resamples", self.bootstrap, 20),
+            hinge_coords=check_int("hinge coordinates", self.hinge_coords),
+            grid_bound=grid_bound,
+            grid_margin=margin,
+            grid_points=check_int("grid points", self.grid_points, 3),
+            smoothing=check_positive("smoothing", self.smoothing),
+            seed=check_int("seed", self.seed, 0),
+        )
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> HessianSettings:
+        """As :meth:`JsonConfig.from_json`; the old name ``subset`` reads as ``examples``."""
+        if isinstance(obj, dict):
+            obj = {_RENAMED.get(k, k): v for k, v in obj.items()}
+        return super().from_json(obj)
+
+
+#: the names of the settings (``umwelt hessian``'s options; keys of ``--hessian-settings``)
+SETTINGS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(HessianSettings))
+_KINDS = {f.name: f.type for f in dataclasses.fields(HessianSettings)}
+
+
+def parse_settings(text: str | None) -> HessianSettings | None:
+    """``"lanczos_steps=40,entries=200,reorth=none"`` → checked :class:`HessianSettings`
+    (``none`` for an optional number: its default rule); ``None`` for no text.
+
+    Raises:
+        ConfigError: for a malformed item, a key not in :data:`SETTINGS` or a bad value, naming
+            it.
+    """
+    if text is None or not text.strip():
+        return None
+    out: dict[str, Any] = {}
+    for item in text.split(","):
+        key, eq, value = (t.strip() for t in item.partition("="))
+        key = key.replace("-", "_")
+        key = _RENAMED.get(key, key)
+        if not eq or not key or not value:
+            raise ConfigError(f"a Hessian setting is KEY=VALUE, got {item.strip()!r}")
+        if key not in SETTINGS:
+            raise ConfigError(
+                f"unknown Hessian setting {key!r}; the settings are {', '.join(SETTINGS)}"
+            )
+        kind = _KINDS[key]
+        if kind == "str":
+            out[key] = value
+        elif value.lower() == "none":
+            out[key] = None
+        else:
+            number = float if kind.startswith("float") else int
+            try:
+                out[key] = number(value)
+            except ValueError:
+                what = "a number" if number is float else "an integer"
+                raise ConfigError(f"Hessian setting {key} must be {what}, got {value!r}") from None
+    return HessianSettings(**out).validated()
