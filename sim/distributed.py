@@ -1,25 +1,13 @@
-r"""Data-parallel training across processes with ``torch.distributed`` (``torchrun``).
+r"""Process groups for data-parallel runs under ``torchrun``: join, describe, leave.
 
-``umwelt train`` is one program whether it runs alone or as ``W`` processes under ``torchrun``
-(which sets ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``). With ``W > 1`` every process holds
-the whole dataset and an identical model, and
-
-* **the global minibatch is split, not the data set**: every rank draws the same epoch order
-  from the shared data-order generator, cuts the same global minibatch of ``B`` examples, and
-  takes its contiguous slice :func:`shard` (sizes differ by at most one; a rank may get none
-  when the last batch is smaller than ``W``);
-* **gradients are summed, weighted by the global batch**: rank ``r`` back-propagates
-  :math:`\frac{b_r}{B}\,\bar\ell_r = \frac1B\sum_{i \in r}\ell_i`, and :func:`all_reduce_sum`
-  adds the ranks' gradients, so every rank holds :math:`\frac1B\sum_i\nabla\ell_i`, the
-  single-process gradient of the global batch (up to the order of floating-point additions),
-  unequal last batch included; every rank then takes the same optimizer step;
-* **full-data measurements** (the order parameter :math:`\eta\|\nabla R\|^2`, loss, accuracy,
-  gate statistics) split the data set with :func:`shard` and all-reduce sums and counts, so they
-  equal the single-process values;
-* only rank 0 writes files and shows progress.
-
-The backend is NCCL for CUDA devices (rank ``r`` uses ``cuda:LOCAL_RANK``) and gloo on CPU.
-The environment is read once, in :func:`env_world`.
+``umwelt train`` and ``umwelt hessian`` are one program whether they run alone or as ``W``
+processes under ``torchrun`` (which sets ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``). This
+module reads that environment once (:func:`env_world`), joins the default process group
+(:func:`setup`: NCCL for CUDA devices, rank ``r`` on ``cuda:LOCAL_RANK``; gloo on the CPU) and
+leaves it (:func:`teardown`). How the work is split and summed over the group — minibatch
+shards, all-reduced gradients and full-data measurements — is the engine's
+(:mod:`umwelt.nn.parallel`, used by :mod:`umwelt.nn.train` and :mod:`umwelt.nn.observables`),
+so one process and many run the same code; only rank 0 writes files and shows progress.
 """
 
 from __future__ import annotations
@@ -33,12 +21,8 @@ from umwelt.errors import ConfigError
 
 __all__ = [
     "World",
-    "all_gather_bytes",
-    "all_reduce_sum",
     "env_world",
     "setup",
-    "shard",
-    "shard_bounds",
     "teardown",
 ]
 
@@ -145,66 +129,3 @@ def teardown(world: World, *, completed: bool = False) -> None:
         if completed:
             dist.barrier()
         dist.destroy_process_group()
-
-
-def shard_bounds(n: int, rank: int, size: int) -> tuple[int, int]:
-    """``[start, stop)`` of rank ``rank``'s contiguous share of ``n`` items.
-
-    The first ``n mod size`` ranks get one item more; shares may be empty.
-
-    >>> [shard_bounds(5, r, 2) for r in range(2)]
-    [(0, 3), (3, 5)]
-    >>> [shard_bounds(1, r, 3) for r in range(3)]
-    [(0, 1), (1, 1), (1, 1)]
-    """
-    q, rem = divmod(n, size)
-    start = rank * q + min(rank, rem)
-    return start, start + q + (rank < rem)
-
-
-def shard(x, world: World):
-    """This rank's contiguous slice of ``x`` along its first axis (all of it when alone)."""
-    if not world.distributed:
-        return x
-    a, b = shard_bounds(len(x), world.rank, world.size)
-    return x[a:b]
-
-
-def all_reduce_sum(tensors: list[torch.Tensor], world: World) -> list[torch.Tensor]:
-    """Sum each tensor over the ranks, in place, in one collective per dtype; returns them.
-
-    The tensors are flattened into one buffer per dtype (one message, not one per tensor); every
-    rank receives the same sums. A no-op when alone.
-    """
-    if not world.distributed or not tensors:
-        return tensors
-    import torch.distributed as dist
-
-    by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
-    for t in tensors:
-        by_dtype.setdefault(t.dtype, []).append(t)
-    for group in by_dtype.values():
-        flat = torch.cat([t.reshape(-1) for t in group])  # (Σ numel,)
-        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-        offset = 0
-        for t in group:
-            t.copy_(flat[offset : offset + t.numel()].view_as(t))
-            offset += t.numel()
-    return tensors
-
-
-def all_gather_bytes(state: torch.Tensor, world: World, device: str) -> list[torch.Tensor]:
-    """Every rank's uint8 tensor (e.g. a generator state), in rank order, on the CPU.
-
-    All ranks must pass tensors of one length (states of generators of one kind do). Alone:
-    ``[state]``.
-    """
-    if not world.distributed:
-        return [state.cpu()]
-    import torch.distributed as dist
-
-    comm = device if world.backend == "nccl" else "cpu"
-    local = state.to(comm)
-    out = [torch.empty_like(local) for _ in range(world.size)]
-    dist.all_gather(out, local)
-    return [t.cpu() for t in out]

@@ -104,6 +104,7 @@ from sim.runs import SETTINGS, HessianSettings, Run, io, parse_settings
 from sim.runs.hessian import DTYPES, EXTREMES
 from sim.runs.simulate import NETS
 from umwelt.errors import ConfigError, NonFiniteError, UmweltError
+from umwelt.seeds import streams
 
 __all__ = [
     "DTYPES",
@@ -259,8 +260,7 @@ _STREAMS = (
 
 def _seeds(seed: int) -> dict[str, int]:
     """Independent seeds of every random draw, from the one ``seed``."""
-    state = np.random.SeedSequence(seed).generate_state(len(_STREAMS), dtype=np.uint64)
-    return {name: int(s >> 1) for name, s in zip(_STREAMS, state, strict=True)}
+    return streams(seed, _STREAMS)
 
 
 def symlog_coordinate(lam: np.ndarray, c: float) -> np.ndarray:

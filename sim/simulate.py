@@ -35,6 +35,7 @@ import numpy as np
 from sim.figures import simulate_figures
 from sim.runs import io
 from sim.runs.simulate import SimulateConfig, build_net, load_data
+from umwelt.seeds import streams
 
 __all__ = ["SimulateConfig", "SimulateResult", "run"]
 
@@ -50,12 +51,7 @@ class SimulateResult:
 
 def _seeds(seed: int) -> dict[str, int]:
     """Independent streams for data order, training gate noise and evaluation gate noise."""
-    state = np.random.SeedSequence(seed).generate_state(3, dtype=np.uint64)
-    return {
-        "data_order": int(state[0] >> 1),
-        "gate_noise": int(state[1] >> 1),
-        "evaluation": int(state[2] >> 1),
-    }
+    return streams(seed, ("data_order", "gate_noise", "evaluation"))
 
 
 def _draws(model, X, S: int, batch_size: int):
@@ -186,7 +182,8 @@ def run(
             row[f"{prefix}order_parameter"] = order_parameter(
                 net, Xtr, ytr, lr=cfg.lr, loss=cfg.loss, batch_size=max(cfg.batch_size, 1024)
             )
-        row.update(gate_statistics(model, Xtr, batch_size=1024))
+        gates = gate_statistics(model, Xtr, batch_size=1024)
+        row.update({k: gates[k].tolist() for k in ("gate_entropy", "gate_agreement")})
         model.set_generator(noise_gen)
         row["wall_s"] = time.perf_counter() - t0
         return row

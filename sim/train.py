@@ -76,8 +76,10 @@ from sim.runs.train import (
     load_data,
     model_checkpoint,
     observation_file,
+    write_observation,
 )
 from umwelt.errors import ConfigError
+from umwelt.seeds import streams
 
 __all__ = [
     "PAPER_OBSERVE_AT",
@@ -142,13 +144,8 @@ def seeds(seed: int, rank: int = 0) -> dict[str, int]:
     >>> s0["data_order"] == s1["data_order"], s0["gate_noise"] == s1["gate_noise"]
     (True, False)
     """
-    data_order = np.random.SeedSequence(seed).generate_state(1, dtype=np.uint64)[0]
-    per_rank = np.random.SeedSequence(seed, spawn_key=(rank,)).generate_state(2, dtype=np.uint64)
-    return {
-        "data_order": int(data_order >> 1),
-        "gate_noise": int(per_rank[0] >> 1),
-        "evaluation": int(per_rank[1] >> 1),
-    }
+    shared = streams(seed, ("data_order",))
+    return {**shared, **streams(seed, ("gate_noise", "evaluation"), spawn_key=(rank,))}
 
 
 #: ``(run_dir, epoch, *, settings, world, device) -> row | None``: a Hessian analysis of an
@@ -178,6 +175,7 @@ class _Trainer:
         from umwelt.nn.device import resolve_device, resolve_dtype
         from umwelt.nn.models import count_parameters
         from umwelt.nn.noise import GateNoise
+        from umwelt.nn.observables import weight_layers
         from umwelt.nn.train import get_loss, make_optimizer
 
         self.cfg, self.world, self.resume = cfg, world, resume
@@ -186,8 +184,6 @@ class _Trainer:
         self.device = resolve_device(device_name)
         self.dtype = resolve_dtype(cfg.dtype)
         self.model = build_model(cfg, data.input_shape, device=self.device, dtype=self.dtype)
-        from sim.observe import weight_layers
-
         self.layers = weight_layers(self.model)
         layer_ids = {id(m.weight) for _, m in self.layers}
         self.params = [p for p in self.model.parameters() if p.requires_grad]
@@ -251,18 +247,19 @@ class _Trainer:
         """Every generator's state; per-rank ones gathered from all ranks (a collective)."""
         import torch
 
-        from sim.distributed import all_gather_bytes
+        from umwelt.nn.parallel import all_gather_bytes
 
-        w, dev = self.world, str(self.device)
+        dev = str(self.device)
         states = {
             "data_order": self.order_gen.get_state(),
-            "gate_noise": all_gather_bytes(self.noise_gen.get_state(), w, dev),
-            "evaluation": all_gather_bytes(self.eval_gen.get_state(), w, dev),
-            "torch_cpu": all_gather_bytes(torch.get_rng_state(), w, dev),
+            "gate_noise": all_gather_bytes(self.noise_gen.get_state(), device=dev),
+            "evaluation": all_gather_bytes(self.eval_gen.get_state(), device=dev),
+            "torch_cpu": all_gather_bytes(torch.get_rng_state(), device=dev),
             "torch_cuda": None,
         }
         if self.device.type == "cuda":
-            states["torch_cuda"] = all_gather_bytes(torch.cuda.get_rng_state(self.device), w, dev)
+            cuda = torch.cuda.get_rng_state(self.device)
+            states["torch_cuda"] = all_gather_bytes(cuda, device=dev)
         return states
 
     def save_checkpoint(self) -> None:
@@ -272,14 +269,7 @@ class _Trainer:
         rng = self._rng_states()
         if not self.world.is_main:
             return
-        in_epoch = None
-        if self.in_epoch is not None:
-            in_epoch = {
-                "order": self.in_epoch["order"].cpu(),
-                "pos": self.in_epoch["pos"],
-                "step": self.in_epoch["step"],
-                "loss_sum": self.in_epoch["loss_sum"].cpu(),
-            }
+        in_epoch = None if self.in_epoch is None else self.in_epoch.state_dict()
         state = {
             "format": _FORMAT,
             "epoch": self.epoch,
@@ -295,6 +285,8 @@ class _Trainer:
 
     def load_checkpoint(self) -> None:
         import torch
+
+        from umwelt.nn.train import EpochState
 
         path = self.run_dir / "checkpoints" / CHECKPOINT
         try:
@@ -325,73 +317,44 @@ class _Trainer:
         self.wall_offset = ck["wall_s"]
         self.t0 = time.perf_counter()
         if ck["in_epoch"] is not None:
-            ie = ck["in_epoch"]
-            self.in_epoch = {
-                "order": ie["order"].to(self.device),
-                "pos": ie["pos"],
-                "step": ie["step"],
-                "loss_sum": ie["loss_sum"].to(self.device),
-            }
+            self.in_epoch = EpochState.from_state_dict(ck["in_epoch"], self.device)
 
     # -- training ---------------------------------------------------------------------------------
 
     def train_epoch(self, on_step) -> float:
         """Finish the current epoch's steps (from a checkpoint's position if resuming)."""
-        import torch
+        from umwelt.nn.train import EpochState, em_steps, epoch_order
 
-        from sim.distributed import all_reduce_sum, shard
-        from umwelt.nn.train import epoch_order
-
-        cfg, B, n = self.cfg, self.cfg.batch_size, self.n
+        cfg, n = self.cfg, self.n
         if self.in_epoch is None:
-            self.in_epoch = {
-                "order": epoch_order(n, self.order_gen).to(self.device),
-                "pos": 0,
-                "step": 0,
-                "loss_sum": torch.zeros((), dtype=torch.float64, device=self.device),
-            }
-        ie = self.in_epoch
-        steps = math.ceil(n / B)
+            self.in_epoch = EpochState(epoch_order(n, self.order_gen).to(self.device))
+        steps = math.ceil(n / cfg.batch_size)
         self.model.train()
-        while ie["pos"] < n:
-            idx = ie["order"][ie["pos"] : ie["pos"] + B]  # the global minibatch (B,)
-            local = shard(idx, self.world)  # this rank's slice (b_r,)
-            self.optimizer.zero_grad(set_to_none=True)
-            if local.numel():
-                f = self.model(self.Xtr[local])  # (b_r,) E-step: gates drawn
-                batch_loss = self.loss_fn(f, self.ytr[local]) * (local.numel() / idx.numel())
-                batch_loss.backward()  # M-step gradient, gates held fixed
-                loss_t = batch_loss.detach().double().reshape(1)
-            else:
-                loss_t = torch.zeros(1, dtype=torch.float64, device=self.device)
-            for p in self.params:
-                if p.grad is None:
-                    p.grad = torch.zeros_like(p)
-            all_reduce_sum([*(p.grad for p in self.params), loss_t], self.world)
-            self.optimizer.step()
-            ie["loss_sum"] += loss_t[0] * idx.numel()
-            ie["pos"] += idx.numel()
-            ie["step"] += 1
-            if cfg.checkpoint_every and ie["step"] % cfg.checkpoint_every == 0 and ie["pos"] < n:
+
+        def step_done(state: EpochState, loss) -> None:
+            if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0 and state.pos < n:
                 self.save_checkpoint()
             if on_step is not None:
-                on_step(
-                    {
-                        "epoch": self.epoch + 1,
-                        "step": ie["step"],
-                        "steps": steps,
-                        "loss": float(loss_t[0]),
-                    }
-                )
-        epoch_loss = ie["loss_sum"].item() / n
-        return epoch_loss
+                info = {"epoch": self.epoch + 1, "step": state.step, "steps": steps}
+                on_step({**info, "loss": float(loss)})
+
+        return em_steps(
+            self.model,
+            self.Xtr,
+            self.ytr,
+            self.optimizer,
+            self.in_epoch,
+            batch_size=cfg.batch_size,
+            loss=self.loss_fn,
+            on_step=step_done,
+        )
 
     # -- measuring --------------------------------------------------------------------------------
 
     def measure(self, epoch: int, epoch_loss: float | None) -> tuple[dict, list]:
-        from sim.observe import evaluate, full_gradient, using_generator
+        from umwelt.nn.observables import evaluate, full_gradient, using_generator
 
-        kw = {"loss_fn": self.loss_fn, "batch_size": self.cfg.eval_batch_size, "world": self.world}
+        kw = {"loss": self.loss_fn, "batch_size": self.cfg.eval_batch_size}
         with using_generator(self.model, self.eval_gen):
             grads, tr = full_gradient(self.model, self.Xtr, self.ytr, **kw)
             te = evaluate(self.model, self.Xte, self.yte, **kw)
@@ -411,18 +374,16 @@ class _Trainer:
     def observe(self, epoch: int, row: dict, grads: list) -> None:
         import torch
 
-        from sim.observe import gate_statistics, observe, save_observation, using_generator
+        from umwelt.nn.observables import gate_statistics, observe, using_generator
 
         with using_generator(self.model, self.eval_gen):
-            gates = gate_statistics(
-                self.model, self.Xtr, batch_size=self.cfg.eval_batch_size, world=self.world
-            )
+            gates = gate_statistics(self.model, self.Xtr, batch_size=self.cfg.eval_batch_size)
         if not self.world.is_main:
             return
         layer_grads = [grads[i] for i in self.layer_param_index]
         scalars = {k: row[k] for k in ("loss", "train_acc", "test_acc", "order_parameter")}
         obs = observe(epoch, self.model, layer_grads, self.weight_units, gates, scalars)
-        save_observation(self.run_dir / "observations" / observation_file(epoch), obs)
+        write_observation(self.run_dir / "observations" / observation_file(epoch), obs)
         state = self.model.state_dict()
         io.atomic_write(
             self.run_dir / "checkpoints" / model_checkpoint(epoch),

@@ -7,8 +7,6 @@ reductions of the materialized array, and a per-circuit product written out by h
 
 from __future__ import annotations
 
-import doctest
-import importlib
 import itertools
 
 import numba
@@ -390,18 +388,6 @@ def test_bad_values_name_the_values():
     with pytest.raises(ConfigError, match="Generator or an integer seed"):
         sample_circuits(net, 3, rng="seed")
     assert issubclass(EnumerationLimitError, UmweltError)
-
-
-def test_doctests_of_the_circuit_modules():
-    for name in [
-        "umwelt.circuits",
-        "umwelt.circuits.graph",
-        "umwelt.circuits.index",
-        "umwelt.circuits.values",
-        "umwelt.circuits.perturbations",
-    ]:
-        res = doctest.testmod(importlib.import_module(name))
-        assert res.failed == 0 and res.attempted > 0, name
 
 
 @pytest.mark.parametrize("kind", THROUGHPUT_KINDS)

@@ -236,12 +236,3 @@ def test_moments_refuse_bad_settings():
         assembly_moments((2,), (4,), gain=-1.0)
     with pytest.raises(ConfigError):
         assembly_moments((0,), (4,))
-
-
-@pytest.mark.parametrize("name", ["umwelt.circuits.symmetry", "umwelt.circuits.conv"])
-def test_doctests(name):
-    import doctest
-    import importlib
-
-    res = doctest.testmod(importlib.import_module(name))
-    assert res.failed == 0 and res.attempted > 0, name

@@ -10,10 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
-from hypothesis import strategies as st
 
-from sim.distributed import World, all_reduce_sum, env_world, shard, shard_bounds
+from sim.distributed import World, env_world
 from sim.train import TrainConfig, run
 from umwelt.errors import ConfigError
 
@@ -24,22 +22,6 @@ ARGS = [
     "--model", "mlp:7,5", "--dataset", DATA, "--epochs", "2", "--batch-size", "8",
     "--lr", "0.05", "--dtype", "float64", "--observe-at", "0,2", "--eval-batch-size", "7",
 ]  # fmt: skip
-
-
-@given(st.integers(0, 200), st.integers(1, 9))
-def test_shards_partition_in_order(n, size):
-    bounds = [shard_bounds(n, r, size) for r in range(size)]
-    assert bounds[0][0] == 0 and bounds[-1][1] == n
-    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
-    sizes = [b - a for a, b in bounds]
-    assert max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes, reverse=True)
-
-
-def test_alone_shard_and_all_reduce_are_identities():
-    x = torch.arange(5.0)
-    assert shard(x, World()) is x
-    assert all_reduce_sum([x], World())[0] is x
-    assert shard(x, World(rank=1, size=2)).tolist() == [3.0, 4.0]
 
 
 def test_env_world():

@@ -482,16 +482,6 @@ def test_bad_inputs_are_named():
         ModelHessian(model, X, y, example_weights=torch.tensor([1.0, -1.0, 0.0, 0.0]))
 
 
-def test_doctests_of_the_hessian_modules():
-    import doctest
-    import importlib
-
-    modules = ("base", "gated", "vectors", "krylov", "quadrature", "traces", "checks", "entries")
-    for name in (*modules, "distributed"):
-        res = doctest.testmod(importlib.import_module(f"umwelt.nn.hessian.{name}"))
-        assert res.failed == 0 and res.attempted > 0, name
-
-
 def test_each_hessian_module_imports_only_those_listed_before_it():
     """The order of the package docstring's module list is a dependency order (no cycle)."""
     import ast

@@ -307,15 +307,6 @@ def test_config_errors_name_the_value(train_run):
         TrainConfig(dataset=DATA, epochs=2, hessian_at="0,9", out=train_run / "new").validated()
 
 
-def test_doctests():
-    import doctest
-
-    import sim.hessian
-
-    res = doctest.testmod(sim.hessian)
-    assert res.failed == 0 and res.attempted > 0
-
-
 def test_record_epoch_warns_instead_of_stopping_the_training(train_run):
     with pytest.warns(RuntimeWarning, match="epoch 7 was not recorded.*epoch 7 is not in"):
         assert record_epoch(train_run, 7) is None

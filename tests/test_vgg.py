@@ -480,8 +480,8 @@ def test_training_helpers_accept_images_and_conv_gates():
     y = torch.where(torch.randn(12, generator=g) > 0, 1.0, -1.0).double()
     model = build_vgg("vgg11", width=1 / 32, temperature=0.0, seed=0, dtype=torch.float64)
     stats = gate_statistics(model, X, batch_size=5)
-    assert stats["gate_entropy"] == [0.0] * len(model.gates)
-    assert stats["gate_agreement"] == [1.0] * len(model.gates)
+    assert stats["gate_entropy"].tolist() == [0.0] * len(model.gates)
+    assert stats["gate_agreement"].tolist() == [1.0] * len(model.gates)
     op = order_parameter(model, X, y, lr=0.1, batch_size=5)
     assert op > 0
     opt = make_optimizer(model, 0.01, 0.9)

@@ -153,8 +153,11 @@ def mean_field(z: np.ndarray, T: float) -> np.ndarray:
 
     Equals ReLU at ``T = 0`` and ``z / 2`` at ``T = inf``.
 
-    >>> mean_field(np.array([-2.0, 0.0, 3.0]), 0.0).tolist()
-    [0.0, 0.0, 3.0]
+    >>> z = np.array([-2.0, 0.0, 3.0])
+    >>> bool(np.array_equal(mean_field(z, 0.0), np.maximum(z, 0.0)))  # (−2·0 is −0.0)
+    True
+    >>> mean_field(z, np.inf).tolist()
+    [-1.0, 0.0, 1.5]
     """
     z = np.asarray(z, dtype=np.float64)
     return z * gate_probabilities(z, T)

@@ -40,6 +40,7 @@ __all__ = [
     "load_data",
     "model_checkpoint",
     "observation_file",
+    "write_observation",
 ]
 
 #: The epochs of the paper's fig. 3a, the default observation epochs (clipped to the run).
@@ -267,3 +268,14 @@ def fingerprint(data) -> str:
         h.update(f"{a.dtype.str}{a.shape}".encode())
         h.update(a.data)
     return h.hexdigest()
+
+
+def write_observation(path: Path, obs: dict[str, np.ndarray]) -> Path:
+    """Write one observed epoch's arrays (:func:`umwelt.nn.observables.observe`) as a
+    compressed ``.npz``, atomically; :meth:`sim.runs.Run.observations` reads them back."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **obs)
+
+    return io.atomic_write(path, write)

@@ -1,10 +1,11 @@
-r"""Generalized EM training of a gated network, and what is measured on the way (THEORY.md §2, §4).
+r"""Generalized EM training of a gated network, alone or data-parallel (THEORY.md §2).
 
 One minibatch is one EM iteration (section II.2 of the paper):
 
-* **E-step** — the forward pass of a :class:`~umwelt.nn.mlp.GatedMLP` in ``"sample"`` mode
-  draws every hidden layer's gates :math:`h_l \sim \mathrm{Bern}(\sigma(z_l/T))`, weights fixed;
-* **M-step** — ``loss.backward()`` differentiates :math:`f = W_L^\top \mathrm{dg}(h_{L-1})
+* **E-step** — the forward pass of a :class:`~umwelt.nn.mlp.GatedMLP` (or a VGG) in
+  ``"sample"`` mode draws every hidden layer's gates :math:`h_l \sim \mathrm{Bern}(\sigma(z_l/T))`,
+  weights fixed;
+* **M-step** — ``backward`` differentiates :math:`f = W_L^\top \mathrm{dg}(h_{L-1})
   W_{L-1}^\top \cdots` with the sampled gates held constant, and ``optimizer.step()`` moves
   every :math:`W_l` (SGD with momentum, the feedback loop :math:`d\theta/dt = -\eta\nabla R`,
   eq. 13).
@@ -14,22 +15,43 @@ plain SGD on it, step for step. Randomness is explicit: the data order comes fro
 CPU :class:`torch.Generator` (:func:`epoch_order`), gate noise from the model's own generator
 (:meth:`GatedMLP.set_generator`), so changing :math:`T` never shifts the data order.
 
-Also here: the losses (hinge, eq. 12, and logistic), :func:`evaluate`, the plasticity order
-parameter :math:`\eta\|\nabla_\theta R\|^2` (eq. 15) and per-layer gate statistics.
+:func:`em_steps` is the one loop: it runs the steps of an epoch from where an
+:class:`EpochState` stands (so a driver can checkpoint mid-epoch and continue bit-identically)
+and, given a ``torch.distributed`` process group, splits every global minibatch over the ranks
+and all-reduces the gradients (:mod:`umwelt.nn.parallel`). :func:`train_epoch` is one whole
+epoch through it. The measurements (:func:`evaluate`, :func:`order_parameter`,
+:func:`gate_statistics`) live in :mod:`umwelt.nn.observables` and are re-exported here.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from umwelt._checks import check_fraction, check_int, check_positive
 from umwelt.errors import ConfigError, ShapeError
-from umwelt.nn.gate import gate_entropy_bits
-from umwelt.nn.losses import LOSSES, get_loss, hinge_loss, logistic_loss
+from umwelt.nn.losses import LOSSES, LossFn, get_loss, hinge_loss, logistic_loss
+from umwelt.nn.observables import (
+    _check_data,
+    _loss_fn,
+    _output,
+    evaluate,
+    gate_statistics,
+    order_parameter,
+)
+from umwelt.nn.parallel import all_reduce_sum, shard
+
+if TYPE_CHECKING:
+    from torch.distributed import ProcessGroup
 
 __all__ = [
     "LOSSES",
+    "EpochState",
+    "em_steps",
     "epoch_order",
     "evaluate",
     "gate_statistics",
@@ -40,21 +62,6 @@ __all__ = [
     "order_parameter",
     "train_epoch",
 ]
-
-
-def _check_data(X: torch.Tensor, y: torch.Tensor) -> int:
-    if X.ndim < 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
-        raise ShapeError(
-            f"X must be (n, ...) and y (n,), got {tuple(X.shape)} and {tuple(y.shape)}"
-        )
-    if X.shape[0] == 0:
-        raise ShapeError("the data set is empty")
-    return X.shape[0]
-
-
-def _output(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    f = model(x)
-    return f[:, 0] if f.ndim == 2 else f  # (B,); a plain nn.Sequential gives (B, 1)
 
 
 def make_optimizer(model: nn.Module, lr: float, momentum: float = 0.0) -> torch.optim.SGD:
@@ -72,11 +79,139 @@ def epoch_order(n: int, generator: torch.Generator) -> torch.Tensor:
     """A random permutation of ``range(n)`` (int64, on the generator's device) for one epoch.
 
     Pass a seeded CPU generator that serves only the data order, so the order does not depend
-    on how many gate samples were drawn.
+    on how many gate samples were drawn (and, data-parallel, is the same on every rank).
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError(f"the number of examples must be a positive integer, got {n!r}")
     return torch.randperm(n, generator=generator, device=generator.device)
+
+
+@dataclass
+class EpochState:
+    r"""Where an epoch of :func:`em_steps` stands; enough to checkpoint it and continue.
+
+    Attributes:
+        order: the epoch's permutation of ``range(n)``, int64 ``(n,)``, on the data's device.
+        pos: how many examples of ``order`` the steps so far consumed.
+        step: optimizer steps taken in this epoch.
+        loss_sum: float64 ``()`` on ``order``'s device, :math:`\sum_{\text{steps}} B\,\bar\ell_B`
+            (each global minibatch's mean loss, taken before its step, times its size ``B``).
+    """
+
+    order: torch.Tensor
+    pos: int = 0
+    step: int = 0
+    loss_sum: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.loss_sum is None:
+            self.loss_sum = torch.zeros((), dtype=torch.float64, device=self.order.device)
+
+    def state_dict(self) -> dict:
+        """``{"order", "pos", "step", "loss_sum"}`` with the tensors on the CPU (for
+        ``torch.save(..., weights_only=True)`` files)."""
+        return {
+            "order": self.order.cpu(),
+            "pos": self.pos,
+            "step": self.step,
+            "loss_sum": self.loss_sum.cpu(),
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: dict, device: str | torch.device = "cpu") -> EpochState:
+        """The state :meth:`state_dict` wrote, its tensors moved to ``device``."""
+        return cls(
+            order=state["order"].to(device),
+            pos=int(state["pos"]),
+            step=int(state["step"]),
+            loss_sum=state["loss_sum"].to(device),
+        )
+
+
+def em_steps(
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    state: EpochState,
+    *,
+    batch_size: int,
+    loss: str | LossFn = "hinge",
+    group: ProcessGroup | None = None,
+    on_step: Callable[[EpochState, torch.Tensor], None] | None = None,
+) -> float:
+    r"""The remaining EM steps of an epoch: the minibatches of ``state.order`` from ``state.pos``.
+
+    Each step takes the next global minibatch ``idx = order[pos : pos + B]`` (the last one may
+    be smaller) and this rank's contiguous slice of it (:func:`umwelt.nn.parallel.shard`; all of
+    it when alone), then
+
+    1. **E-step** — the forward pass on the slice in the model's current mode (``"sample"``:
+       gates drawn from the model's generator);
+    2. backward of :math:`\frac{b_r}{B}\,\bar\ell_r = \frac1B\sum_{i \in r}\ell_i` through the
+       fixed gates (a rank with an empty slice contributes zeros; a parameter the loss does not
+       reach gets a zero gradient), then one all-reduce of the gradients and the loss, so every
+       rank holds the global batch's gradient :math:`\frac1B\sum_i\nabla\ell_i`;
+    3. **M-step** — ``optimizer.step()``;
+    4. ``state.loss_sum += B·ℓ̄_B`` (in float64), ``state.pos += B``, ``state.step += 1``, and
+       ``on_step(state, loss)`` with ``loss`` the global batch's mean loss (a float64 0-d
+       tensor; call ``float`` on it only if needed, it waits for the device).
+
+    ``state`` is updated in place, so ``on_step`` may checkpoint it (:meth:`EpochState.
+    state_dict`); continuing from a saved state reproduces the uninterrupted run bit for bit,
+    given the model, optimizer and generator states of the same moment. Alone, at :math:`T = 0`
+    or in ``"relu"`` mode, this is plain minibatch SGD on the ReLU net.
+
+    Args:
+        model: maps ``(b, ...)`` to ``(b,)`` (or ``(b, 1)``); identical on every rank.
+        X: inputs ``(n, ...)`` on the model's device, the same on every rank.
+        y: labels ``(n,)`` in ``{-1, +1}``, same dtype and device as ``X``.
+        optimizer: e.g. from :func:`make_optimizer`.
+        state: the epoch's order and progress (a new one: ``EpochState(order)``).
+        batch_size: the global minibatch size ``B``.
+        loss: a name of :data:`LOSSES` or a mean loss ``(f, y) -> ()``.
+        group: the process group (``None``: the default one, or alone).
+        on_step: called after every step, as described above.
+
+    Returns:
+        The epoch's mean minibatch loss ``state.loss_sum / n`` (each taken before its step).
+
+    Raises:
+        ConfigError: for an unknown loss or a batch size that is not a positive integer.
+        ShapeError: for data that are not ``(n, ...)``, ``(n,)``, or an order not of shape
+            ``(n,)``.
+    """
+    loss_fn = _loss_fn(loss)
+    batch_size = check_int("batch size", batch_size)
+    n = _check_data(X, y)
+    if state.order.shape != (n,):
+        raise ShapeError(
+            f"order must be a permutation of {n} indices, got shape {tuple(state.order.shape)}"
+        )
+    params = [p for p in model.parameters() if p.requires_grad]
+    model.train()
+    while state.pos < n:
+        idx = state.order[state.pos : state.pos + batch_size]  # the global minibatch (B,)
+        local = shard(idx, group)  # this rank's slice (b_r,)
+        optimizer.zero_grad(set_to_none=True)
+        if local.numel():
+            f = _output(model, X[local])  # (b_r,) E-step: the gates are drawn
+            batch_loss = loss_fn(f, y[local]) * (local.numel() / idx.numel())
+            batch_loss.backward()  # M-step gradient, gates held fixed
+            loss_t = batch_loss.detach().double().reshape(1)
+        else:
+            loss_t = torch.zeros(1, dtype=torch.float64, device=X.device)
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        all_reduce_sum([*(p.grad for p in params), loss_t], group)
+        optimizer.step()  # M-step
+        state.loss_sum += loss_t[0] * idx.numel()
+        state.pos += idx.numel()
+        state.step += 1
+        if on_step is not None:
+            on_step(state, loss_t[0])
+    return state.loss_sum.item() / n
 
 
 def train_epoch(
@@ -87,9 +222,9 @@ def train_epoch(
     *,
     batch_size: int,
     order: torch.Tensor,
-    loss: str = "hinge",
+    loss: str | LossFn = "hinge",
 ) -> float:
-    r"""One epoch of generalized EM: one E-step + M-step per minibatch of ``order``.
+    r"""One epoch of generalized EM in one process: :func:`em_steps` over all of ``order``.
 
     Each minibatch: forward pass in the model's current mode (``"sample"``: the gates are drawn,
     the E-step), the loss, ``backward`` through the fixed gates and ``optimizer.step()`` (the
@@ -102,146 +237,11 @@ def train_epoch(
         optimizer: e.g. from :func:`make_optimizer`.
         batch_size: examples per minibatch; the last one may be smaller.
         order: the epoch's permutation of ``range(n)`` (:func:`epoch_order`).
-        loss: ``"hinge"`` or ``"logistic"``.
+        loss: ``"hinge"`` or ``"logistic"`` (or a mean loss ``(f, y) -> ()``).
 
     Returns:
         The mean of the minibatch losses weighted by their sizes (each taken before its step).
     """
-    loss_fn = get_loss(loss)
-    batch_size = check_int("batch size", batch_size)
-    n = _check_data(X, y)
-    if order.shape != (n,):
-        raise ShapeError(
-            f"order must be a permutation of {n} indices, got shape {tuple(order.shape)}"
-        )
-    order = order.to(X.device)
-    model.train()
-    total = torch.zeros((), dtype=torch.float64, device=X.device)
-    for start in range(0, n, batch_size):
-        idx = order[start : start + batch_size]
-        xb, yb = X[idx], y[idx]  # (B, n_0), (B,)
-        optimizer.zero_grad(set_to_none=True)
-        batch_loss = loss_fn(_output(model, xb), yb)  # E-step inside the forward pass
-        batch_loss.backward()  # gradient with the sampled gates held fixed
-        optimizer.step()  # M-step
-        total += batch_loss.detach() * idx.shape[0]
-    return total.item() / n
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module,
-    X: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    loss: str = "hinge",
-    batch_size: int = 4096,
-) -> dict[str, float]:
-    """Mean loss and accuracy of ``model`` in its current mode (no gradients).
-
-    Accuracy counts ``sign(f) == y``; an output of exactly 0 is counted as wrong.
-
-    Returns:
-        ``{"loss": ..., "acc": ...}``.
-    """
-    loss_fn = get_loss(loss)
-    batch_size = check_int("batch size", batch_size)
-    n = _check_data(X, y)
-    total = torch.zeros((), dtype=torch.float64, device=X.device)
-    correct = torch.zeros((), dtype=torch.int64, device=X.device)
-    for start in range(0, n, batch_size):
-        xb, yb = X[start : start + batch_size], y[start : start + batch_size]
-        f = _output(model, xb)
-        total += loss_fn(f, yb).double() * xb.shape[0]
-        correct += (torch.sign(f) == yb).sum()
-    return {"loss": total.item() / n, "acc": correct.item() / n}
-
-
-def order_parameter(
-    model: nn.Module,
-    X: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    lr: float,
-    loss: str = "hinge",
-    batch_size: int = 4096,
-) -> float:
-    r"""The plasticity order parameter :math:`\eta\,\|\nabla_\theta R\|^2` (eq. 15).
-
-    :math:`R` is the loss averaged over the whole of ``(X, y)``; its gradient is accumulated over
-    minibatches, each weighted by its share of the examples (so an unequal last batch is exact).
-    In ``"sample"`` mode each example's gates are drawn once. ``.grad`` of the parameters is
-    left untouched (``torch.autograd.grad``).
-
-    Args:
-        lr: the step size :math:`\eta` that rescales the squared norm.
-
-    Returns:
-        :math:`\eta \sum_\theta (\partial R / \partial\theta)^2` as a float.
-    """
-    lr = check_positive("learning rate", lr)
-    loss_fn = get_loss(loss)
-    batch_size = check_int("batch size", batch_size)
-    n = _check_data(X, y)
-    params = [p for p in model.parameters() if p.requires_grad]
-    grads = [torch.zeros_like(p) for p in params]
-    with torch.enable_grad():
-        for start in range(0, n, batch_size):
-            xb, yb = X[start : start + batch_size], y[start : start + batch_size]
-            part = loss_fn(_output(model, xb), yb) * (xb.shape[0] / n)  # this batch's share of R
-            for g, d in zip(grads, torch.autograd.grad(part, params), strict=True):
-                g += d
-    sq = sum((g.double() ** 2).sum() for g in grads)
-    return lr * float(sq)
-
-
-@torch.no_grad()
-def gate_statistics(
-    model: nn.Module, X: torch.Tensor, *, batch_size: int = 4096
-) -> dict[str, list[float]]:
-    r"""Per hidden layer: mean gate entropy (bits) and agreement with the ReLU gates.
-
-    One forward pass in ``"sample"`` mode (whatever the model's mode; it is restored after):
-
-    * ``gate_entropy[l-1]`` — the entropy of :math:`\mathrm{Bern}(\sigma(z_l/T))` at the logits
-      :math:`z_l` that pass reached, averaged over examples and units: 0 at ``T = 0``, 1 at
-      ``T = inf``;
-    * ``gate_agreement[l-1]`` — the fraction of sampled gates equal to the ``T = 0`` gates of the
-      same weights (the model's ``relu_gates``): 1 at ``T = 0``, about 1/2 at ``T = inf``.
-
-    Works for any model with ``gates``, ``set_mode``, ``set_record`` and ``relu_gates`` (the MLP
-    and the VGG); a conv layer's gates count once per channel and position.
-
-    Returns:
-        ``{"gate_entropy": [...], "gate_agreement": [...]}``, ``L - 1`` floats each.
-    """
-    batch_size = check_int("batch size", batch_size)
-    if X.ndim < 2 or X.shape[0] == 0:
-        raise ShapeError(f"X must be a non-empty (n, ...) tensor, got shape {tuple(X.shape)}")
-    n = X.shape[0]
-    T = model.temperature
-    mode = model.mode
-    records = [g.record for g in model.gates]
-    ent = [torch.zeros((), dtype=torch.float64, device=X.device) for _ in model.gates]
-    agree = [torch.zeros((), dtype=torch.int64, device=X.device) for _ in model.gates]
-    units = [0 for _ in model.gates]  # gates seen per layer (units × positions × examples)
-    try:
-        model.set_mode("sample").set_record(True)
-        for start in range(0, n, batch_size):
-            xb = X[start : start + batch_size]
-            model(xb)
-            relu = model.relu_gates(xb)
-            for l, (gate, h0) in enumerate(zip(model.gates, relu, strict=True)):
-                ent[l] += gate_entropy_bits(gate.last_logits, T).sum()
-                agree[l] += (gate.last_gates == h0).sum()
-                units[l] += h0.numel()
-    finally:
-        model.set_mode(mode)
-        for gate, r in zip(model.gates, records, strict=True):
-            gate.record = r
-            if not r:
-                gate.last_gates = gate.last_logits = None
-    return {
-        "gate_entropy": [e.item() / u for e, u in zip(ent, units, strict=True)],
-        "gate_agreement": [a.item() / u for a, u in zip(agree, units, strict=True)],
-    }
+    loss_fn = _loss_fn(loss)
+    state = EpochState(order.to(X.device))
+    return em_steps(model, X, y, optimizer, state, batch_size=batch_size, loss=loss_fn)

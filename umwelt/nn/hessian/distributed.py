@@ -47,28 +47,9 @@ from torch import nn
 from umwelt.errors import ConfigError
 from umwelt.nn.hessian.model import ModelHessian
 from umwelt.nn.losses import LossFn
+from umwelt.nn.parallel import rank_and_size, shard_bounds
 
-__all__ = ["DistributedModelHessian", "shard_range"]
-
-
-def shard_range(n: int, rank: int, size: int) -> tuple[int, int]:
-    """``[start, stop)`` of rank ``rank``'s contiguous share of ``n`` items (first ``n mod size``
-    ranks one more).
-
-    >>> [shard_range(5, r, 2) for r in range(2)]
-    [(0, 3), (3, 5)]
-    """
-    q, rem = divmod(n, size)
-    start = rank * q + min(rank, rem)
-    return start, start + q + (rank < rem)
-
-
-def _group_layout(group) -> tuple[int, int]:
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()):
-        return 0, 1
-    return dist.get_rank(group), dist.get_world_size(group)
+__all__ = ["DistributedModelHessian"]
 
 
 class DistributedModelHessian(ModelHessian):
@@ -107,7 +88,7 @@ class DistributedModelHessian(ModelHessian):
                 raise ConfigError(f"{key} cannot be given to a DistributedModelHessian")
         self._group = group
         self._local = False  # inside _matmat: products of this shard only
-        self._rank, self._size = _group_layout(group)
+        self._rank, self._size = rank_and_size(group)
         if not isinstance(X, torch.Tensor):
             raise ConfigError("X must be a torch tensor")
         if indices is None:
@@ -121,7 +102,7 @@ class DistributedModelHessian(ModelHessian):
             raise ConfigError(
                 f"{n_total} examples cannot be shared by {self._size} processes (each needs one)"
             )
-        a, b = shard_range(n_total, self._rank, self._size)
+        a, b = shard_bounds(n_total, self._rank, self._size)
         self._n_total = n_total
         self._shard = slice(a, b)
         super().__init__(

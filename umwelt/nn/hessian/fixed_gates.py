@@ -34,12 +34,12 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
-import numpy as np
 import torch
 from torch import nn
 
 from umwelt.errors import ConfigError, ShapeError
 from umwelt.nn.gate import Gate, scaled_logits
+from umwelt.seeds import index_seed
 
 __all__ = ["FixedGates"]
 
@@ -94,7 +94,7 @@ class FixedGates:
             return []
         parts: list[list[torch.Tensor]] = [[] for _ in gates]
         for sl in slices:
-            gens = [torch.Generator().manual_seed(_example_seed(seed, int(i))) for i in ids[sl]]
+            gens = [torch.Generator().manual_seed(index_seed(seed, int(i))) for i in ids[sl]]
             calls = [0] * len(gates)
 
             def sampler(l: int, gate: Gate, gens=gens, calls=calls):
@@ -153,12 +153,6 @@ class FixedGates:
                 raise ShapeError(f"gate mask {l} must be a tensor ({n}, ...), got {shape}")
             out.append(m.detach().to(device=device, dtype=torch.bool))
         return out
-
-
-def _example_seed(seed: int, index: int) -> int:
-    """A 63-bit seed for example ``index`` from ``(seed, index)`` (numpy's SeedSequence)."""
-    state = np.random.SeedSequence((seed, index)).generate_state(2, np.uint64)
-    return int(state[0]) & ((1 << 63) - 1)
 
 
 def _masked(mask: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:

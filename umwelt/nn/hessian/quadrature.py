@@ -36,6 +36,7 @@ from umwelt.errors import ConfigError
 from umwelt.nn.hessian.base import HessianOperator
 from umwelt.nn.hessian.krylov import LanczosResult, _check_reorth, _check_steps, _lanczos_block
 from umwelt.nn.hessian.vectors import _check_dist, random_vectors
+from umwelt.seeds import index_seed
 
 __all__ = [
     "BLOCK_STATE_BYTES",
@@ -302,7 +303,9 @@ def slq(
     for s in range(0, n_v, block):
         V0 = torch.stack(
             [
-                random_vectors(op.n, 1, seed=_vector_seed(seed, i), dist=dist, dtype=op.dtype)[0]
+                random_vectors(
+                    op.n, 1, seed=index_seed(seed, i, bits=32), dist=dist, dtype=op.dtype
+                )[0]
                 for i in range(s, min(s + block, n_v))
             ],
             dim=1,
@@ -314,10 +317,6 @@ def slq(
     return SLQResult(
         nodes=nodes, weights=weights, n=op.n, k=k, dist=dist, reorth=reorth, seed=int(seed)
     )
-
-
-def _vector_seed(seed: int, i: int) -> int:
-    return int(np.random.SeedSequence((int(seed), i)).generate_state(1)[0])
 
 
 # -- summary statistics --------------------------------------------------------------------------

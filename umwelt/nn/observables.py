@@ -1,21 +1,23 @@
-r"""What ``umwelt train`` records about a network while it learns (THEORY.md §4, §7).
+r"""What is measured on a gated network while it learns (THEORY.md §4, §7).
 
 Every function here is generic over any model whose weights are ``nn.Linear`` / ``nn.Conv2d``
 layers (bias-free) and whose gates are :class:`umwelt.nn.gate.Gate` modules listed in
-``model.gates`` (the gated MLP and the VGG nets alike). Full-data quantities work on this
-rank's shard of the data and all-reduce sums and counts (:mod:`sim.distributed`), so under
-``torchrun`` they equal the single-process values.
+``model.gates`` (the gated MLP and the VGG nets alike). The full-data quantities take a
+``torch.distributed`` process ``group``: each rank works on its contiguous shard of the
+examples and the sums and counts are all-reduced (:mod:`umwelt.nn.parallel`), so under
+``torchrun`` they equal the single-process values, and alone (``group=None``, nothing
+initialized) the same code runs on all examples.
 
-Per epoch (``metrics.jsonl``), from one pass over the training set (:func:`full_gradient`):
+From one pass over the training set (:func:`full_gradient`):
 
-* the training risk :math:`R = \frac1n\sum_i \ell(y_i f(x_i))` and accuracy, in the model's gate
-  mode (in ``"sample"`` mode each example's gates are drawn once: a one-draw Monte Carlo
-  estimate of the risk);
+* the risk :math:`R = \frac1n\sum_i \ell(y_i f(x_i))` and the accuracy (:math:`y f > 0`; an
+  output of 0 is wrong), in the model's gate mode (in ``"sample"`` mode each example's gates
+  are drawn once: a one-draw Monte Carlo estimate of the risk);
 * the gradient :math:`\nabla_\theta R` of that same pass and the plasticity order parameter
-  :math:`\eta\|\nabla_\theta R\|^2` (eq. 15).
+  :math:`\eta\|\nabla_\theta R\|^2` (eq. 15, :func:`order_parameter`).
 
-At the observed epochs (``observations/epoch_XXXX.npz``, :func:`observe`), per weight layer
-:math:`l` (in the order of ``model.modules()``):
+Per weight layer :math:`l` (in the order of ``model.modules()``, :func:`weight_layers`), the
+arrays of one observed epoch (:func:`observe`):
 
 * **weight histograms on fixed bins** (fig. 3a): entries of :math:`W_l` in units of
   :math:`u_l`, the root mean square of the layer's weights *at initialization* (≈ the He
@@ -29,28 +31,37 @@ At the observed epochs (``observations/epoch_XXXX.npz``, :func:`observe`), per w
   (binomial, :math:`P(+) = 1/2`) and the two-sample Kolmogorov–Smirnov p-value of
   :math:`\{g\}` against :math:`\{-g\}` (a descriptive symmetry score: the two samples are not
   independent, so read it as a distance, not an exact test);
-* **gate entropy and agreement with the ReLU gates** per gate layer (:func:`gate_statistics`);
+* **gate entropy, agreement with the ReLU gates and fraction open** per gate layer
+  (:func:`gate_statistics`);
 * **within-layer weight correlation spectra** (Fok et al., seed 001; THEORY.md §7,
   :func:`correlation_spectra`): the eigenvalues of the Gram matrix
   :math:`W W^\top/\mathrm{fan_{in}}` and of the correlation-coefficient matrix between the
   layer's neurons (rows of ``weight`` reshaped to ``(n_out, fan_in)``: output units, or output
   channels of a convolution), largest first, and the correlation spectrum's participation ratio
   :math:`(\sum\lambda)^2 / (n_{\rm out}\sum\lambda^2)` (1 when isotropic).
+
+Saving and loading the observations is the drivers' business.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
-from sim.distributed import World, all_reduce_sum, shard_bounds
-from sim.runs import io
+from umwelt._checks import check_int, check_positive
+from umwelt.errors import ShapeError
+from umwelt.nn.gate import gate_entropy_bits
+from umwelt.nn.losses import LossFn, get_loss
+from umwelt.nn.parallel import all_reduce_sum, local_batches
+
+if TYPE_CHECKING:
+    from torch.distributed import ProcessGroup
 
 __all__ = [
     "GRAD_EDGES",
@@ -60,9 +71,8 @@ __all__ = [
     "fixed_histogram",
     "full_gradient",
     "gate_statistics",
-    "load_observation",
     "observe",
-    "save_observation",
+    "order_parameter",
     "symmetry_statistics",
     "using_generator",
     "weight_layers",
@@ -73,23 +83,39 @@ WEIGHT_EDGES = np.linspace(-8.0, 8.0, 161)
 #: Bin edges of the gradient histograms, in units of each layer's RMS gradient entry.
 GRAD_EDGES = np.linspace(-8.0, 8.0, 161)
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+_STATS = ("mean", "std", "skewness", "frac_zero", "frac_pos", "sign_p", "ks_stat", "ks_p")
+
+
+# -- shared by the training loop ------------------------------------------------------------------
+
+
+def _loss_fn(loss: str | LossFn) -> LossFn:
+    """The mean loss ``loss`` names (:func:`umwelt.nn.losses.get_loss`), or ``loss`` itself."""
+    return loss if callable(loss) else get_loss(loss)
+
+
+def _check_data(X: torch.Tensor, y: torch.Tensor) -> int:
+    """``n`` for inputs ``(n, ...)`` and labels ``(n,)``, else :class:`ShapeError`."""
+    if X.ndim < 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
+        raise ShapeError(
+            f"X must be (n, ...) and y (n,), got {tuple(X.shape)} and {tuple(y.shape)}"
+        )
+    if X.shape[0] == 0:
+        raise ShapeError("the data set is empty")
+    return X.shape[0]
+
+
+def _output(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    f = model(x)
+    return f[:, 0] if f.ndim == 2 else f  # (B,); a plain nn.Sequential gives (B, 1)
+
+
+# -- the model's layers and gates -----------------------------------------------------------------
 
 
 def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """The ``(name, module)`` of every ``nn.Linear`` and ``nn.Conv2d``, input side first."""
     return [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear | nn.Conv2d)]
-
-
-def _output(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    f = model(x)
-    return f[:, 0] if f.ndim == 2 else f  # (B,)
-
-
-def _local_batches(n: int, batch_size: int, world: World) -> Iterator[slice]:
-    a, b = shard_bounds(n, world.rank, world.size)
-    for start in range(a, b, batch_size):
-        yield slice(start, min(start + batch_size, b))
 
 
 @contextlib.contextmanager
@@ -105,14 +131,17 @@ def using_generator(model: nn.Module, generator) -> Iterator[None]:
             g.generator = s
 
 
+# -- full-data passes -----------------------------------------------------------------------------
+
+
 def full_gradient(
     model: nn.Module,
     X: torch.Tensor,
     y: torch.Tensor,
     *,
-    loss_fn: LossFn,
-    batch_size: int,
-    world: World,
+    loss: str | LossFn = "hinge",
+    batch_size: int = 4096,
+    group: ProcessGroup | None = None,
 ) -> tuple[list[torch.Tensor], dict[str, float]]:
     r"""The gradient of the risk over the whole training set, with its loss and accuracy.
 
@@ -121,23 +150,43 @@ def full_gradient(
         \bar\ell_b, \qquad \bar\ell_b = \frac1{|b|}\sum_{i\in b}\ell(y_i f(x_i)),
 
     each rank summing over the batches of its shard of ``range(n)``, then all ranks adding
-    their sums. The model's gates are used as they are (mode, generator); ``.grad`` is not
-    touched.
+    their sums (one all-reduce per dtype). The model's gates are used as they are (mode,
+    generator); the model is put in eval mode; ``.grad`` is not touched
+    (``torch.autograd.grad``).
 
     Args:
-        X: inputs ``(n, ...)``; y: labels ``(n,)`` in ``{-1, +1}``, on the model's device.
+        model: maps ``(B, ...)`` to ``(B,)`` (or ``(B, 1)``).
+        X: inputs ``(n, ...)`` on the model's device, the same on every rank.
+        y: labels ``(n,)`` in ``{-1, +1}``.
+        loss: a name of :data:`umwelt.nn.losses.LOSSES` or a mean loss ``(f, y) -> ()``.
+        batch_size: examples per forward pass.
+        group: the process group (``None``: the default one, or alone).
 
     Returns:
-        ``(grads, stats)``: one tensor per ``model.parameters()`` entry, and
-        ``{"loss": R, "acc": ..., "grad_sq": ‖∇R‖²}``.
+        ``(grads, stats)``: one tensor per parameter with ``requires_grad`` (in
+        ``model.parameters()`` order, zero for a parameter the loss does not reach), and
+        ``{"loss": R, "acc": ..., "grad_sq": ‖∇R‖²}`` (``grad_sq`` summed in float64).
+
+    Raises:
+        ShapeError: for ``X``, ``y`` that are not ``(n, ...)``, ``(n,)`` with ``n > 0``.
+        ConfigError: for an unknown loss or a batch size that is not a positive integer.
+
+    >>> from umwelt.nn import build_mlp
+    >>> model = build_mlp((2, 3, 1), temperature=0.0, seed=0, dtype=torch.float64)
+    >>> X, y = torch.zeros(4, 2, dtype=torch.float64), torch.ones(4, dtype=torch.float64)
+    >>> _, stats = full_gradient(model, X, y)  # f = 0: hinge loss 1, every example wrong
+    >>> stats
+    {'loss': 1.0, 'acc': 0.0, 'grad_sq': 0.0}
     """
-    n = X.shape[0]
+    loss_fn = _loss_fn(loss)
+    batch_size = check_int("batch size", batch_size)
+    n = _check_data(X, y)
     params = [p for p in model.parameters() if p.requires_grad]
     grads = [torch.zeros_like(p) for p in params]
     stats = torch.zeros(2, dtype=torch.float64, device=X.device)  # loss sum, correct count
     model.eval()
     with torch.enable_grad():
-        for sl in _local_batches(n, batch_size, world):
+        for sl in local_batches(n, batch_size, group):
             xb, yb = X[sl], y[sl]
             f = _output(model, xb)  # (b,)
             batch = loss_fn(f, yb)
@@ -150,7 +199,7 @@ def full_gradient(
                     g += d
             stats[0] += batch.detach().double() * xb.shape[0]
             stats[1] += (f.detach() * yb > 0).sum()
-    all_reduce_sum([*grads, stats], world)
+    all_reduce_sum([*grads, stats], group)
     sq = sum((g.double() ** 2).sum() for g in grads)
     return grads, {
         "loss": stats[0].item() / n,
@@ -159,53 +208,131 @@ def full_gradient(
     }
 
 
+def order_parameter(
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    lr: float,
+    loss: str | LossFn = "hinge",
+    batch_size: int = 4096,
+    group: ProcessGroup | None = None,
+) -> float:
+    r"""The plasticity order parameter :math:`\eta\,\|\nabla_\theta R\|^2` (eq. 15).
+
+    :math:`R` is the loss averaged over the whole of ``(X, y)``; its gradient is
+    :func:`full_gradient`'s (minibatches weighted by their share of the examples, so an unequal
+    last batch is exact; in ``"sample"`` mode each example's gates are drawn once; ``.grad``
+    untouched).
+
+    Args:
+        lr: the step size :math:`\eta` that rescales the squared norm.
+        loss, batch_size, group: as for :func:`full_gradient`.
+
+    Returns:
+        :math:`\eta \sum_\theta (\partial R / \partial\theta)^2` as a float.
+
+    Raises:
+        ConfigError: unless ``lr`` is finite and > 0; as :func:`full_gradient` otherwise.
+    """
+    lr = check_positive("learning rate", lr)
+    _, stats = full_gradient(model, X, y, loss=loss, batch_size=batch_size, group=group)
+    return lr * stats["grad_sq"]
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
     X: torch.Tensor,
     y: torch.Tensor,
     *,
-    loss_fn: LossFn,
-    batch_size: int,
-    world: World,
+    loss: str | LossFn = "hinge",
+    batch_size: int = 4096,
+    group: ProcessGroup | None = None,
 ) -> dict[str, float]:
-    """Mean loss and accuracy (``y f > 0``; an output of 0 is wrong) over all of ``(X, y)``."""
-    n = X.shape[0]
-    stats = torch.zeros(2, dtype=torch.float64, device=X.device)
+    r"""Mean loss and accuracy of ``model`` in its current gate mode, over all of ``(X, y)``.
+
+    .. math::
+        R = \frac1n\sum_i \ell(y_i f(x_i)), \qquad
+        \mathrm{acc} = \frac1n\,\#\{i : y_i f(x_i) > 0\}
+
+    (an output of exactly 0 is wrong). No gradients; the model is put in eval mode.
+
+    Args:
+        X: inputs ``(n, ...)``; y: labels ``(n,)`` in ``{-1, +1}``.
+        loss, batch_size, group: as for :func:`full_gradient`.
+
+    Returns:
+        ``{"loss": R, "acc": ...}``.
+
+    >>> from umwelt.nn import build_mlp
+    >>> model = build_mlp((2, 3, 1), temperature=0.0, seed=0, dtype=torch.float64)
+    >>> X, y = torch.zeros(4, 2, dtype=torch.float64), torch.ones(4, dtype=torch.float64)
+    >>> round(evaluate(model, X, y, loss="logistic")["loss"], 12)  # f = 0: log 2
+    0.69314718056
+    """
+    loss_fn = _loss_fn(loss)
+    batch_size = check_int("batch size", batch_size)
+    n = _check_data(X, y)
+    stats = torch.zeros(2, dtype=torch.float64, device=X.device)  # loss sum, correct count
     model.eval()
-    for sl in _local_batches(n, batch_size, world):
-        f = _output(model, X[sl])
+    for sl in local_batches(n, batch_size, group):
+        f = _output(model, X[sl])  # (b,)
         stats[0] += loss_fn(f, y[sl]).double() * f.shape[0]
         stats[1] += (f * y[sl] > 0).sum()
-    all_reduce_sum([stats], world)
+    all_reduce_sum([stats], group)
     return {"loss": stats[0].item() / n, "acc": stats[1].item() / n}
 
 
 @torch.no_grad()
 def gate_statistics(
-    model: nn.Module, X: torch.Tensor, *, batch_size: int, world: World
+    model: nn.Module,
+    X: torch.Tensor,
+    *,
+    batch_size: int = 4096,
+    group: ProcessGroup | None = None,
 ) -> dict[str, np.ndarray]:
     r"""Per gate layer: mean entropy (bits), agreement with the ReLU gates, fraction open.
 
     For each batch, two forward passes with every gate recording: one in ``"relu"`` mode (the
     :math:`T = 0` gates :math:`1[z > 0]` of these weights), one in ``"sample"`` mode at each
-    gate's temperature (drawn from the gates' current generators). The entropy of
-    :math:`\mathrm{Bern}(\sigma(z/T))` is taken at the sampled pass's logits
-    (:func:`umwelt.nn.gate.gate_entropy_bits`). Averages run over examples and units (a
-    convolution's gate layer has ``C·H·W`` units per example). Modes and recording are restored.
+    gate's temperature (drawn from the gates' current generators). Per gate layer :math:`l`,
+    averaged over examples and units (a convolution's gate layer has ``C·H·W`` units per
+    example):
+
+    * ``gate_entropy`` — the entropy of :math:`\mathrm{Bern}(\sigma(z/T))` at the sampled
+      pass's logits (:func:`umwelt.nn.gate.gate_entropy_bits`): 0 at ``T = 0``, 1 at
+      ``T = inf``;
+    * ``gate_agreement`` — the fraction of sampled gates equal to the ReLU gates: 1 at
+      ``T = 0``, about 1/2 at ``T = inf``;
+    * ``gate_open`` — the fraction of sampled gates that are open.
+
+    The gates' modes and recording are restored after (their ``last_gates`` / ``last_logits``
+    are cleared); the model is put in eval mode.
+
+    Args:
+        X: inputs ``(n, ...)``, the same on every rank.
+        batch_size, group: as for :func:`full_gradient`.
 
     Returns:
         ``{"gate_entropy", "gate_agreement", "gate_open"}``, float64 arrays ``(G,)``.
-    """
-    from umwelt.nn.gate import gate_entropy_bits
 
+    >>> from umwelt.nn import build_mlp
+    >>> model = build_mlp((2, 3, 4, 1), temperature=0.0, seed=0)
+    >>> s = gate_statistics(model, torch.randn(5, 2))
+    >>> s["gate_entropy"].tolist(), s["gate_agreement"].tolist()
+    ([0.0, 0.0], [1.0, 1.0])
+    """
+    batch_size = check_int("batch size", batch_size)
+    if X.ndim < 2 or X.shape[0] == 0:
+        raise ShapeError(f"X must be a non-empty (n, ...) tensor, got shape {tuple(X.shape)}")
     gates = list(model.gates)
     G = len(gates)
     sums = torch.zeros(4, G, dtype=torch.float64, device=X.device)  # H, agree, open, units
     saved = [(g.mode, g.record) for g in gates]
     model.eval()
     try:
-        for sl in _local_batches(X.shape[0], batch_size, world):
+        for sl in local_batches(X.shape[0], batch_size, group):
             xb = X[sl]
             for g in gates:
                 g.mode, g.record = "relu", True
@@ -223,7 +350,7 @@ def gate_statistics(
         for g, (mode, record) in zip(gates, saved, strict=True):
             g.mode, g.record = mode, record
             g.last_gates = g.last_logits = None
-    all_reduce_sum([sums], world)
+    all_reduce_sum([sums], group)
     s = sums.cpu().numpy()
     units = np.where(s[3] > 0, s[3], np.nan)
     return {
@@ -233,8 +360,16 @@ def gate_statistics(
     }
 
 
+# -- statistics of one layer's entries ------------------------------------------------------------
+
+
 def fixed_histogram(v: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, int, int]:
-    """Counts of ``v`` in the bins ``edges`` and the numbers below and above them."""
+    """Counts of ``v`` in the bins ``edges`` and the numbers below and above them.
+
+    >>> counts, under, over = fixed_histogram(np.array([-2.0, 0.5, 0.5, 3.0]), np.arange(3.0))
+    >>> counts.tolist(), under, over
+    ([2, 0], 1, 1)
+    """
     counts, _ = np.histogram(v, bins=edges)
     return counts.astype(np.int64), int(np.sum(v < edges[0])), int(np.sum(v > edges[-1]))
 
@@ -257,10 +392,7 @@ def symmetry_statistics(v: np.ndarray) -> dict[str, float]:
 
     v = np.asarray(v, dtype=np.float64).ravel()
     if not np.all(np.isfinite(v)):  # a diverged net: nothing meaningful to test
-        return dict.fromkeys(
-            ("mean", "std", "skewness", "frac_zero", "frac_pos", "sign_p", "ks_stat", "ks_p"),
-            math.nan,
-        )
+        return dict.fromkeys(_STATS, math.nan)
     n = v.size
     mean = float(v.mean()) if n else math.nan
     c = v - mean
@@ -289,9 +421,10 @@ def correlation_spectra(weight: np.ndarray) -> dict[str, np.ndarray | float]:
     With :math:`W` the weight reshaped to ``(n_out, fan_in)`` (row :math:`i`: the incoming
     weights of neuron / output channel :math:`i`):
 
-    * ``gram``: eigenvalues of :math:`W W^\top / \mathrm{fan_{in}}`;
+    * ``gram``: eigenvalues of :math:`W W^\top / \mathrm{fan_{in}}`, ``(n_out,)``;
     * ``corr``: eigenvalues of the correlation-coefficient matrix :math:`C_{ij}` of the rows
-      (each centred and scaled to unit norm; a row that is constant counts as zero);
+      (each centred and scaled to unit norm; a row that is constant counts as zero),
+      ``(n_out,)``;
     * ``participation``: :math:`(\sum\lambda)^2 / (n_{\rm out}\sum\lambda^2)` of ``corr``, 1 for
       an isotropic (permutation-symmetric, uncorrelated) layer, about :math:`1/n_{\rm out}` when
       one direction dominates.
@@ -320,7 +453,7 @@ def correlation_spectra(weight: np.ndarray) -> dict[str, np.ndarray | float]:
     return {"gram": gram.copy(), "corr": corr.copy(), "participation": part}
 
 
-_STATS = ("mean", "std", "skewness", "frac_zero", "frac_pos", "sign_p", "ks_stat", "ks_p")
+# -- one observed epoch ---------------------------------------------------------------------------
 
 
 def observe(
@@ -331,22 +464,32 @@ def observe(
     gates: dict[str, np.ndarray],
     scalars: dict[str, float],
 ) -> dict[str, np.ndarray]:
-    """Everything recorded at one observed epoch, as arrays for one ``.npz``.
+    r"""Everything recorded at one observed epoch, as arrays (e.g. for one ``.npz``).
 
     Args:
         epoch: the epoch.
         model: the network (its weight layers in :func:`weight_layers` order).
-        layer_grads: :math:`\\partial R/\\partial W_l` per weight layer, same order.
-        weight_units: ``(L,)`` initial RMS weight per layer (the histograms' unit).
+        layer_grads: :math:`\partial R/\partial W_l` per weight layer, same order.
+        weight_units: ``(L,)`` initial RMS weight per layer (the weight histograms' unit).
         gates: :func:`gate_statistics` of this epoch.
         scalars: e.g. ``loss``, ``order_parameter``, stored as 0-d arrays.
 
     Returns:
-        ``{name: array}``; keys are listed in the module docstring and the README. Per-layer
-        eigenvalue arrays are ``corr_eigs_XX`` / ``gram_eigs_XX`` (``XX`` = layer index).
+        ``{name: array}``: ``epoch``, ``layer_names`` ``(L,)``, ``layer_shapes`` ``(L, 4)``
+        (padded with 1), ``weight_edges``, ``grad_edges``, ``weight_unit`` and ``grad_unit``
+        ``(L,)``, ``weight_hist`` / ``grad_hist`` ``(L, 160)`` with ``*_under`` / ``*_over``
+        ``(L,)``, ``weight_<stat>`` / ``grad_<stat>`` ``(L,)`` for each
+        :func:`symmetry_statistics` key, ``corr_participation`` ``(L,)``, per layer
+        ``corr_eigs_XX`` / ``gram_eigs_XX`` ``(n_out,)`` (``XX`` = layer index), the ``gates``
+        arrays and the ``scalars``.
     """
     layers = weight_layers(model)
     L = len(layers)
+    if len(layer_grads) != L or np.shape(weight_units) != (L,):
+        raise ShapeError(
+            f"need one gradient and one unit per weight layer ({L}), got {len(layer_grads)} "
+            f"gradients and units of shape {np.shape(weight_units)}"
+        )
     obs: dict[str, np.ndarray] = {
         "epoch": np.array(epoch),
         "layer_names": np.array([n for n, _ in layers], dtype=np.str_),
@@ -391,19 +534,3 @@ def observe(
     obs.update({k: np.asarray(v, dtype=np.float64) for k, v in gates.items()})
     obs.update({k: np.array(float(v)) for k, v in scalars.items()})
     return obs
-
-
-def save_observation(path: Path, obs: dict[str, np.ndarray]) -> Path:
-    """Write ``obs`` as a compressed ``.npz``, atomically."""
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **obs)
-
-    return io.atomic_write(path, write)
-
-
-def load_observation(path: Path) -> dict[str, np.ndarray]:
-    """An observation ``.npz`` as a dict (no pickles: ``allow_pickle=False``)."""
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
