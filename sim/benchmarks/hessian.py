@@ -522,7 +522,7 @@ def observation(
     """Time one full Hessian observation — one epoch of ``umwelt hessian`` — part by part.
 
     Runs :mod:`sim.hessian`'s functions of one epoch in its order (operator, extremes, then
-    :func:`sim.hessian._analyse_epoch`: risk, SLQ density, summary, hinge checks, entries) on
+    :func:`sim.hessian.analyse_epoch`: risk, SLQ density, summary, hinge checks, entries) on
     ``vgg12`` with ``umwelt train``'s initial weights, as the first epoch of a run: the density
     grid's bound is ``grid_margin`` × the largest extreme. The dtype is ``umwelt hessian``'s
     ``auto`` (float64 up to 10⁶ parameters).
@@ -559,7 +559,7 @@ def observation(
     )
     dtype = torch.float64 if n_params <= sh.AUTO_FLOAT64_LIMIT else torch.float32
     model = build_model(train, (3, 32, 32), device=device, dtype=dtype)
-    seeds = sh._seeds(cfg.seed)
+    seeds = sh.stream_seeds(cfg.seed)
     label = f"vgg12 width {width:g}"
     print(
         f"One Hessian observation (umwelt hessian, one epoch): {label}, N = {n_params:,}, "
@@ -570,7 +570,7 @@ def observation(
 
     clock = _Clock(echo=True)
     start = time.perf_counter()
-    op = sh._operator(
+    op = sh.build_operator(
         model,
         X,
         y,
@@ -581,15 +581,15 @@ def observation(
         epoch=0,
         world=None,
     )
-    steps = sh._resolve_steps(cfg, op)
+    steps = sh.resolve_steps(cfg, op)
     clock.watch(op)
     built = time.perf_counter()
-    extremes = sh._extremes(op, cfg, steps["extreme_steps"], seeds["extremes"])
+    extremes = sh.extreme_eigenvalues(op, cfg, steps["extreme_steps"], seeds["extremes"])
     clock.stage("extremes", 1, 1)
     top = max(abs(extremes[0]), abs(extremes[1]))
-    grid, c = sh._grid(cfg.grid_margin * top if top > 0 else 1.0, cfg.grid_points)
+    grid, c = sh.density_grid(cfg.grid_margin * top if top > 0 else 1.0, cfg.grid_points)
     after_extremes = time.perf_counter()
-    row, _ = sh._analyse_epoch(
+    row, _ = sh.analyse_epoch(
         op,
         cfg,
         grid=grid,

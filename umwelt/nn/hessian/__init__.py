@@ -30,7 +30,13 @@ Each module imports only modules listed before it (no import cycle).
 ``import umwelt.nn.hessian`` loads torch and SciPy.
 """
 
-from umwelt.nn.hessian.base import DENSE_LIMIT, Batch, HessianOperator, MatrixOperator
+from umwelt.nn.hessian.base import (
+    DENSE_LIMIT,
+    Batch,
+    CountedOperator,
+    HessianOperator,
+    MatrixOperator,
+)
 from umwelt.nn.hessian.checks import (
     DIAGONAL_EXACT_LIMIT,
     HingeCheckWarning,
@@ -51,6 +57,8 @@ from umwelt.nn.hessian.entries import (
     entry_contributions,
     entry_statistics,
     entry_summary,
+    example_bootstrap,
+    nonzero_entries,
     sample_entries,
     significant,
 )
@@ -60,8 +68,11 @@ from umwelt.nn.hessian.quadrature import (
     DensityBand,
     SLQResult,
     gaussian_density,
+    quadrature_resolution,
     slq,
     spectral_summary,
+    symlog_coordinate,
+    symlog_density,
     symmetric_grid,
 )
 from umwelt.nn.hessian.traces import hutchinson_trace
@@ -75,6 +86,7 @@ __all__ = [
     "DISTRIBUTIONS",
     "PER_EXAMPLE_LOSSES",
     "Batch",
+    "CountedOperator",
     "DensityBand",
     "EntrySample",
     "EntryStatistics",
@@ -94,17 +106,22 @@ __all__ = [
     "entry_contributions",
     "entry_statistics",
     "entry_summary",
+    "example_bootstrap",
     "gaussian_density",
     "hessian_diagonal",
     "hinge_checks",
     "hutchinson_trace",
     "lanczos",
     "lanczos_extremes",
+    "nonzero_entries",
+    "quadrature_resolution",
     "random_vectors",
     "sample_entries",
     "significant",
     "slq",
     "spectral_summary",
     "spectrum_symmetry_defect",
+    "symlog_coordinate",
+    "symlog_density",
     "symmetric_grid",
 ]

@@ -18,6 +18,7 @@ taking a product read it (:mod:`~umwelt.nn.hessian.model`, :mod:`~umwelt.nn.hess
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +27,7 @@ from scipy.sparse.linalg import LinearOperator
 
 from umwelt.errors import ConfigError, NonFiniteError, ShapeError
 
-__all__ = ["DENSE_LIMIT", "Batch", "HessianOperator", "MatrixOperator"]
+__all__ = ["DENSE_LIMIT", "Batch", "CountedOperator", "HessianOperator", "MatrixOperator"]
 
 DENSE_LIMIT = 5000  # largest N for which dense() builds the N × N matrix unless told otherwise
 
@@ -243,6 +244,32 @@ class MatrixOperator(HessianOperator):
 
     def _matmat(self, V: torch.Tensor) -> torch.Tensor:
         return self.matrix @ V  # (N, k)
+
+
+class CountedOperator(HessianOperator):
+    """``op`` as it is, calling ``tick(k)`` after every product of ``k`` vectors (progress bars,
+    product counts).
+
+    >>> ticks = []
+    >>> op = CountedOperator(MatrixOperator(torch.eye(3, dtype=torch.float64)), ticks.append)
+    >>> _ = op.matvec(torch.ones(3, dtype=torch.float64)), op.matmat(torch.ones(3, 2).double())
+    >>> ticks
+    [1, 2]
+    """
+
+    def __init__(self, op: HessianOperator, tick: Callable[[int], None]):
+        super().__init__(op.n, dtype=op.dtype, device=op.device, context=op.context)
+        self.op, self.tick = op, tick
+
+    def _matvec(self, v: torch.Tensor) -> torch.Tensor:
+        out = self.op.matvec(v)
+        self.tick(1)
+        return out
+
+    def _matmat(self, V: torch.Tensor) -> torch.Tensor:
+        out = self.op.matmat(V)
+        self.tick(V.shape[1])
+        return out
 
 
 @dataclass(frozen=True, eq=False)

@@ -231,12 +231,16 @@ def spectrum_symmetry_defect(eigenvalues: np.ndarray | torch.Tensor) -> float:
 def active_hinge_fraction(op: ModelHessian) -> float:
     r"""Fraction of the operator's examples with an active hinge, :math:`1 - y_i f(x_i) > 0`.
 
-    Only these examples contribute to the hinge-loss gradient and Hessian.
+    Only these examples contribute to the hinge-loss gradient and Hessian. With the examples
+    sharded over processes (:class:`~umwelt.nn.hessian.distributed.DistributedModelHessian`),
+    the fraction of all of them (a collective).
     """
     if not isinstance(op, ModelHessian):
         raise ConfigError(
             f"the active-hinge fraction needs a ModelHessian, got {type(op).__name__}"
         )
-    f = op.outputs()  # (n,)
-    y = torch.cat([b.y for b in op.batches()])
-    return float(((1 - y * f) > 0).double().mean())
+    with torch.no_grad():
+        f = op.outputs()  # (n_shard,)
+        y = torch.cat([b.y for b in op.batches()])
+        active = float(((1 - y * f) > 0).double().sum())
+    return float(op.reduce_numpy(np.array([active]))[0]) / op.n_total

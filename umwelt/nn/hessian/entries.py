@@ -84,6 +84,8 @@ __all__ = [
     "entry_contributions",
     "entry_statistics",
     "entry_summary",
+    "example_bootstrap",
+    "nonzero_entries",
     "sample_entries",
     "significant",
 ]
@@ -251,6 +253,71 @@ def entry_contributions(
         if progress is not None:
             progress(min(s + column_chunk, len(ucols)), len(ucols))
     return C
+
+
+def nonzero_entries(op: ModelHessian, K: int, n_columns: int, *, seed: int) -> EntrySample:
+    r"""``K`` entries drawn uniformly among the **non-zero** cross-layer entries of
+    ``n_columns`` random columns (the columns fixed by ``seed``, the same at every epoch).
+
+    With the gates fixed, :math:`\partial^2 f/\partial\theta_j\partial\theta_k` is identically 0
+    unless some basis circuit runs through both weights (THEORY.md §3): of two weights in
+    adjacent layers only those sharing their unit, :math:`1/n_l` of the pairs. Such structural
+    zeros (and the entries of units no example opens) have no bootstrap variance, so uniform
+    pairs (:func:`sample_entries`) would spend most of ``K`` on them. One product per column,
+    :math:`H e_k` on the full data, finds the non-zero rows; the unordered pairs
+    :math:`\{j, k\}` with :math:`H_{jk} \ne 0` and :math:`j, k` in different parameter tensors
+    form the population (fewer than ``K``: all of them).
+
+    Returns:
+        the sample, sorted by column then row; ``population`` is the number of such pairs.
+    """
+    N = op.n
+    rng = np.random.default_rng(seed)
+    cols = np.sort(rng.choice(N, n_columns, replace=False))
+    E = torch.zeros((N, n_columns), dtype=op.dtype, device=op.device)
+    E[torch.as_tensor(cols, device=op.device), torch.arange(n_columns, device=op.device)] = 1.0
+    H = op.matmat(E).double().cpu().numpy()  # (N, C): the columns H e_k
+    layer = op.layer_of(np.arange(N))
+    ok = (H != 0) & (layer[:, None] != layer[cols][None, :])  # (N, C)
+    j, c = np.nonzero(ok)
+    k = cols[c]
+    # {j, k} twice when j is a sampled column too: keep the copy in the smaller column
+    in_cols = np.isin(j, cols)
+    keep = ~in_cols | (k < j)
+    j, k = j[keep], k[keep]
+    take = rng.choice(j.size, min(K, j.size), replace=False) if j.size else np.zeros(0, int)
+    r, cc = j[take], k[take]
+    order = np.lexsort((r, cc))
+    return EntrySample(
+        rows=r[order].astype(np.int64),
+        cols=cc[order].astype(np.int64),
+        n=N,
+        population=int(j.size),
+        within_layer=False,
+        seed=int(seed),
+    )
+
+
+def example_bootstrap(
+    op: ModelHessian, C: np.ndarray, n_boot: int, *, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Bootstrap the sampled entries over the examples, whichever process holds them.
+
+    With per-example contributions :math:`C_{ik}` (``(n_shard, K)``, :func:`entry_contributions`
+    of this process's examples) and multinomial counts :math:`m^{(b)}` of all ``n`` examples
+    (:func:`bootstrap_counts`, the same on every process), resample :math:`b` of entry
+    :math:`k` is :math:`H^{(b)}_k = \sum_i rac{m^{(b)}_i}{n} C_{ik}`, each process summing
+    its examples and the sums added over the processes.
+
+    Returns:
+        ``(samples (n_boot, K), value (K,))``: the resamples and the entries
+        :math:`\sum_i w_i C_{ik}`.
+    """
+    n = op.n_total
+    counts = bootstrap_counts(n, n_boot, seed=seed)  # (B, n)
+    samples = op.reduce_numpy((counts[:, op.shard] / n) @ C)  # (B, K)
+    value = op.reduce_numpy(op.example_weights.double().cpu().numpy() @ C)  # (K,)
+    return samples, value
 
 
 def bootstrap_counts(n: int, n_boot: int, *, seed: int = 0) -> np.ndarray:

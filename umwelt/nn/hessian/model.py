@@ -363,6 +363,38 @@ class ModelHessian(HessianOperator):
         """Number of examples in the risk."""
         return self._X.shape[0]
 
+    # -- the examples over processes (one process here; DistributedModelHessian shards them) --
+
+    @property
+    def distributed(self) -> bool:
+        """Whether the examples are sharded over more than one process (here: no)."""
+        return False
+
+    @property
+    def n_total(self) -> int:
+        """Number of examples of the risk over all processes (here: :attr:`n_examples`)."""
+        return self.n_examples
+
+    @property
+    def shard(self) -> slice:
+        """This process's examples as positions in the full list (here: all of them)."""
+        return slice(0, self.n_examples)
+
+    def all_reduce(self, t: torch.Tensor) -> torch.Tensor:
+        """Sum ``t`` over the processes, in place; returns it (alone: ``t`` as it is)."""
+        return t
+
+    def any_failed(self, failed: bool) -> bool:
+        """Whether any process reports ``failed`` (alone: ``failed``)."""
+        return bool(failed)
+
+    def reduce_numpy(self, a: np.ndarray) -> np.ndarray:
+        """Sum a float64 numpy array over the processes (alone: ``a`` as it is)."""
+        if not self.distributed:
+            return a
+        t = torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float64, device=self.device)
+        return self.all_reduce(t).cpu().numpy()
+
     @property
     def example_ids(self) -> torch.Tensor:
         """Index of each of the operator's examples in the full ``X`` (int64, CPU)."""

@@ -1,0 +1,131 @@
+r"""``umwelt hessian RUN``: the risk's Hessian through training — spectra, sampled entries and
+their statistics at the checkpoints of a run (THEORY.md §3–5, the paper's figs. 6–8).
+
+**What is analysed.** A run directory of ``umwelt train`` (the weights
+``checkpoints/model_epoch_XXXX.pt`` at its observed epochs) or of ``umwelt simulate``
+(``checkpoints/init.pt`` as epoch 0 and ``finite_T.pt`` — or, with ``net="relu"``, the ReLU
+twin's ``relu.pt`` — as the last epoch of ``metrics.jsonl``: a simulate run keeps only its
+latest weights). Model and data are rebuilt from the run's ``config.json`` exactly as the run
+built them (:meth:`sim.runs.Run.model`, :meth:`sim.runs.Run.data`), the training set (or a
+fixed, seeded set of ``examples`` of it, the same examples at every epoch) makes the risk
+:math:`R = \frac1n\sum_i \ell(y_i f(x_i))` with the run's loss, and
+:class:`~umwelt.nn.hessian.ModelHessian` takes its Hessian at the run's temperature with the
+gates held fixed, as in the M-step: sampling gates at :math:`T > 0` are drawn once per example
+from ``(seed, example index)``, the same uniforms at every epoch.
+
+**Per epoch** (``hessian/epoch_XXXX.npz`` and one row of ``hessian/hessian.jsonl``):
+
+* **extremes** :math:`\lambda_{\min}, \lambda_{\max}`: a fully re-orthogonalized Lanczos run
+  (``extremes="lanczos"``, ``extreme_steps`` steps) or ARPACK's ``eigsh``
+  (``extremes="eigsh"``), widened by the SLQ's own extreme Ritz values (Ritz values lie inside
+  the spectrum, so the widest is the best estimate);
+* **the eigenvalue density** by stochastic Lanczos quadrature (``lanczos_steps`` ×
+  ``start_vectors`` products; :func:`~umwelt.nn.hessian.slq`) on **one grid shared by every
+  epoch**: symmetric, ``grid_points`` points on :math:`[-b, b]`, evenly spaced in
+  :math:`u_c(\lambda) = \mathrm{sign}(\lambda)\ln(1 + |\lambda|/c)`, :math:`c = 10^{-3} b`
+  (:func:`~umwelt.nn.hessian.symmetric_grid` with ``scale="symlog"``), for plots on
+  symmetric-log axes. The density is smoothed by a Gaussian of width :math:`\sigma_u` =
+  ``smoothing`` in :math:`u_s = u_{c_s}` — a relative width :math:`\approx\sigma_u` far from 0
+  and an absolute width :math:`\sigma_u c_s` near it —
+
+  .. math::
+      \hat\rho(\lambda) = \frac{1}{c_s + |\lambda|}\,\frac{1}{n_v}\sum_v\sum_m \tau^{(v)}_m\,
+      \mathcal N\big(u_s(\lambda);\, u_s(\theta^{(v)}_m), \sigma_u^2\big), \qquad
+      c_s = \max\big(c,\ \delta/\sigma_u\big),
+
+  a density in :math:`\lambda` (mass 1) with a 90% bootstrap band over the start vectors. Here
+  :math:`\delta = (\theta_{\max} - \theta_{\min})/k` is the quadrature's resolution: ``k``
+  Gauss nodes cannot place eigenvalues closer than about that, and finer smoothing near 0 would
+  draw the nodes' positions, not the spectrum (:math:`\delta = 0` when every start vector
+  reached an invariant subspace: the nodes are then eigenvalues). The raw Ritz nodes and weights
+  are saved, so any other smoothing needs no new products;
+* **spectral summary** (:func:`~umwelt.nn.hessian.spectral_summary`, bootstrap standard errors
+  over start vectors): ``neg_mass``, ``neg_share`` (the negative part of the weight beyond
+  the resolution :math:`\delta`, also recorded as ``resolution``), the moment ``asymmetry``
+  :math:`\int\lambda^3\rho/(\int\lambda^2\rho)^{3/2}`, ``density_asymmetry``
+  :math:`\int|\rho(\lambda)-\rho(-\lambda)|d\lambda` of the smoothed density above, the Hutchinson
+  ``trace``, ``m2`` :math:`= \mathrm{tr}H^2/N`, ``beyond_grid`` (quadrature weight outside
+  :math:`[-b, b]`);
+* **hinge checks** (hinge loss only; :func:`~umwelt.nn.hessian.hinge_checks`): exact diagonal
+  entries at ``hinge_coords`` coordinates and a trace test — both vanish for a bias-free net;
+* **sampled entries** (figs. 6–7; :mod:`~umwelt.nn.hessian.entries`): ``entries`` = K distinct
+  entries :math:`H_{jk}` drawn uniformly among the **non-zero** cross-layer entries of
+  ``entry_columns`` random columns (the columns the same at every epoch; one product per column
+  finds the non-zero rows). With the gates fixed most pairs of weights are joined by no basis
+  circuit (of two weights in adjacent layers only those sharing their unit, :math:`1/n_l` of
+  them), so their entries are identically 0 and have no bootstrap variance; uniform pairs
+  (``entry_columns=None``) would spend most of K on them. Per-example contributions cost one
+  vectorized pass over the examples per column. Each entry is bootstrapped ``bootstrap`` times
+  over the examples; ``frac_means_below_015``, ``coupling_exponent`` and the rest of
+  :func:`~umwelt.nn.hessian.entry_summary` (Bonferroni at family level 0.05; see that module for
+  the significance rules), ``n_entries`` (K, or all non-zero entries of the columns if fewer);
+* ``loss``: the risk of the analysed examples with the fixed gates (at :math:`T = 0` the run's
+  training loss), ``active_fraction`` (examples with an active hinge), ``wall_s``, and
+  ``hvp_mode``, how the products were taken (:class:`~umwelt.nn.hessian.ModelHessian`'s ``ad``:
+  ``"gated"`` by hand for the gated nets, else ``torch.func``; only round-off differs).
+
+**The grid is chosen once.** The first analysis of a run fixes it, in
+``hessian/config.json`` together with every setting that changes the numbers: ``grid_bound``
+when given, else ``grid_margin`` × the largest :math:`|\lambda|` over the epochs analysed, from
+the extremes computed first in a cheap pass over all of them. Later analyses of the same run
+(more epochs; ``umwelt train --hessian-at``, where the first recorded epoch fixes it) reuse it
+and must use the same settings (``fresh=True`` discards the old results instead).
+
+**Failure.** Every setting, the run directory, the epochs, and every request that depends on the
+dimension :math:`N` (``lanczos_steps`` ≤ N, ``entries`` ≤ the cross-layer pairs, ...) are
+checked before anything is written. A non-finite product (a diverged checkpoint) stops the
+analysis at that epoch with a :class:`~umwelt.errors.NonFiniteError` naming it; the epochs
+before it are analysed and written first.
+
+**Threads.** On a machine shared with other jobs, torch's default of one thread per core can
+make products tens of times slower (threads wait on each other): set ``OMP_NUM_THREADS=1``.
+
+**Processes.** Under ``torchrun`` each rank holds its shard of the examples
+(:class:`~umwelt.nn.hessian.distributed.DistributedModelHessian`): products, the risk, the
+active fraction and the entries' bootstrap sums are all-reduced, so the rows equal those of one
+process up to round-off. Only rank 0 writes.
+
+The package: :mod:`~sim.hessian.config` (:class:`HessianConfig`), :mod:`~sim.hessian.analysis`
+(the two passes, :func:`analyse_epoch`), :mod:`~sim.hessian.store` (the analysis directory).
+"""
+
+from sim.hessian.analysis import (
+    AUTO_FLOAT64_LIMIT,
+    Progress,
+    analyse,
+    analyse_epoch,
+    build_operator,
+    density_grid,
+    extreme_eigenvalues,
+    load_epoch,
+    record_epoch,
+    resolve_steps,
+    run,
+    settings_record,
+    stream_seeds,
+)
+from sim.hessian.config import HessianConfig, checkpoints_of
+from sim.runs.hessian import DTYPES, EXTREMES, SETTINGS, HessianSettings, parse_settings
+
+__all__ = [
+    "AUTO_FLOAT64_LIMIT",
+    "DTYPES",
+    "EXTREMES",
+    "SETTINGS",
+    "HessianConfig",
+    "HessianSettings",
+    "Progress",
+    "analyse",
+    "analyse_epoch",
+    "build_operator",
+    "checkpoints_of",
+    "density_grid",
+    "extreme_eigenvalues",
+    "load_epoch",
+    "parse_settings",
+    "record_epoch",
+    "resolve_steps",
+    "run",
+    "settings_record",
+    "stream_seeds",
+]

@@ -1,0 +1,618 @@
+"""One Hessian analysis of a run, epoch by epoch: the orchestration of ``umwelt hessian``.
+
+:func:`run` validates a :class:`~sim.hessian.config.HessianConfig`, joins the process group
+under ``torchrun`` and calls :func:`analyse`: a cheap first pass over the epochs finds their
+extreme eigenvalues (and checks every request against the dimension N), which fix the density
+grid shared by every epoch; the second pass runs :func:`analyse_epoch` on each epoch and writes
+it (:mod:`sim.hessian.store`) as soon as it exists. :func:`analyse_epoch` is public so that a
+benchmark can time one epoch part by part. The estimators themselves live in
+:mod:`umwelt.nn.hessian`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim.figures import hessian_figures
+from sim.hessian import store
+from sim.hessian.config import HessianConfig, checkpoints_of
+from sim.runs import HessianSettings, Run
+from umwelt.errors import ConfigError, NonFiniteError, UmweltError
+from umwelt.seeds import streams
+
+__all__ = [
+    "AUTO_FLOAT64_LIMIT",
+    "Progress",
+    "analyse",
+    "analyse_epoch",
+    "build_operator",
+    "density_grid",
+    "extreme_eigenvalues",
+    "load_epoch",
+    "record_epoch",
+    "resolve_steps",
+    "run",
+    "settings_record",
+    "stream_seeds",
+]
+
+AUTO_FLOAT64_LIMIT = 1_000_000  # dtype "auto": float64 up to this many parameters
+SYMLOG_C = 1e-3  # the symlog grid's linear scale c, a fraction of the bound (symmetric_grid's)
+EIGSH_TOL = 1e-6  # ARPACK's relative tolerance for extremes="eigsh"
+BAND_LEVEL = 0.9  # the density's bootstrap band: 5th to 95th percentile
+SUMMARY_BOOT = 200  # bootstrap resamples of the start vectors for the summary's standard errors
+CORR_SUBMATRIX = 100  # size of the saved correlation sub-matrix (figs. 6b,c)
+# fixed bins of H^(b)/std (fig. 6a) and of the signed H/std (fig. 7a): even in asinh(x), i.e.
+# linear within ±1 and logarithmic beyond, up to ±10⁴ (values beyond are counted in the end bins)
+ENTRY_EDGES = np.sinh(np.linspace(-np.arcsinh(1e4), np.arcsinh(1e4), 241))
+ENTRY_CHUNK_BYTES = 64 * 2**20  # per-example products held at once (examples × 8 columns × N)
+
+Progress = Callable[[str, int, int, str], None]
+
+
+def load_epoch(run_dir: Path | str, epoch: int, *, net: str = "finite_T", dtype="float64"):
+    """``(model, X, y, loss, temperature)`` of a run at ``epoch``, rebuilt as :func:`run` does.
+
+    For notebooks and tests: the model at that checkpoint in ``dtype`` on the CPU, and the
+    whole training set.
+    """
+    import torch
+
+    from umwelt.nn.device import resolve_dtype
+
+    run = Run.open(run_dir)
+    found = checkpoints_of(run, net)
+    if epoch not in found:
+        raise ConfigError(f"epoch {epoch} is not in the run; it has {list(found)}")
+    dt = resolve_dtype(dtype)
+    data = run.data()
+    X = torch.as_tensor(np.ascontiguousarray(data.X_train), dtype=dt)
+    y = torch.as_tensor(np.ascontiguousarray(data.y_train), dtype=dt)
+    return run.model(epoch, net=net, dtype=dt), X, y, run.loss, run.temperature(net)
+
+
+# -- seeds, grid, settings ------------------------------------------------------------------------
+
+
+_STREAMS = (
+    "examples",
+    "gates",
+    "extremes",
+    "slq",
+    "summary",
+    "checks",
+    "entries",
+    "bootstrap",
+    "corr",
+)
+
+
+def stream_seeds(seed: int) -> dict[str, int]:
+    """Independent seeds of every random draw, from the one ``seed``."""
+    return streams(seed, _STREAMS)
+
+
+def density_grid(bound: float, points: int) -> tuple[np.ndarray, float]:
+    from umwelt.nn.hessian import symmetric_grid
+
+    return symmetric_grid(bound, points, scale="symlog"), SYMLOG_C * bound
+
+
+def settings_record(cfg: HessianConfig, n: int, dtype: str, steps: dict[str, int | None]) -> dict:
+    """Every setting that changes the numbers (must match across analyses of one run)."""
+    return {
+        "net": cfg.net,
+        "examples": cfg.examples,
+        "dtype": dtype,
+        "lanczos_steps": steps["lanczos_steps"],
+        "start_vectors": cfg.start_vectors,
+        "reorth": cfg.reorth,
+        "extremes": cfg.extremes,
+        "extreme_steps": steps["extreme_steps"],
+        "entries": steps["entries"],
+        "entry_columns": steps["entry_columns"],
+        "bootstrap": cfg.bootstrap,
+        "hinge_coords": cfg.hinge_coords,
+        "grid_points": cfg.grid_points,
+        "smoothing": cfg.smoothing,
+        "seed": cfg.seed,
+        "n_params": n,
+    }
+
+
+# -- the operator ----------------------------------------------------------------------------------
+
+
+def build_operator(model, X, y, *, ids, loss, batch_size, gate_seed, epoch, world):
+    from umwelt.nn.hessian import ModelHessian
+
+    kw = {
+        "loss": loss,
+        "batch_size": batch_size,
+        "gate_seed": gate_seed,
+        "context": f"epoch {epoch}",
+    }
+    if world is not None and world.distributed:
+        from umwelt.nn.hessian.distributed import DistributedModelHessian
+
+        return DistributedModelHessian(model, X, y, indices=ids, **kw)
+    return ModelHessian(model, X, y, indices=ids, **kw)
+
+
+# -- one epoch -------------------------------------------------------------------------------------
+
+
+def extreme_eigenvalues(op, cfg: HessianConfig, steps: int, seed: int) -> tuple[float, float]:
+    from umwelt.nn.hessian import eigsh_extremes, lanczos_extremes
+
+    if cfg.extremes == "eigsh":
+        lo, hi = eigsh_extremes(op, 1, tol=EIGSH_TOL, seed=seed)
+        return float(lo[0]), float(hi[0])
+    return lanczos_extremes(op, steps, seed=seed)
+
+
+def sampled_entries(op, cfg, K: int, n_columns: int | None, seeds, stage: Callable):
+    """Sampled entries, their bootstrap over all examples (reduced over ranks), statistics."""
+    from umwelt.nn.hessian import (
+        correlation_submatrix,
+        entry_contributions,
+        entry_statistics,
+        entry_summary,
+        example_bootstrap,
+        nonzero_entries,
+        sample_entries,
+    )
+
+    if n_columns is None:
+        sample = sample_entries(op, K, seed=seeds["entries"])
+    else:
+        sample = nonzero_entries(op, K, n_columns, seed=seeds["entries"])
+    if sample.size == 0:  # no non-zero entry (e.g. a converged hinge net: H = 0)
+        return {"frac_means_below_015": math.nan, "coupling_exponent": math.nan, "n_entries": 0}, {}
+    err: NonFiniteError | None = None
+    C = np.zeros((op.n_examples, sample.size))
+    c_chunk = 8
+    e_chunk = int(np.clip(ENTRY_CHUNK_BYTES // (8 * c_chunk * op.n), 8, 256))
+    try:
+        C = entry_contributions(
+            op,
+            sample,
+            example_chunk=e_chunk,
+            column_chunk=c_chunk,
+            progress=lambda done, total: stage("entries", done, total),
+        )  # (n_shard, K)
+    except NonFiniteError as e:
+        err = e
+    if op.any_failed(err is not None):
+        raise err or NonFiniteError(
+            f"a per-example Hessian product ({op.context}) is not finite on another process"
+        )
+    if err is not None:
+        raise err
+    n = op.n_total
+    samples, value = example_bootstrap(op, C, cfg.bootstrap, seed=seeds["bootstrap"])
+    st = entry_statistics(samples, value, n=op.n)
+    summary = entry_summary(st)
+    # the other reading of the paper's "normalized by its standard deviation": the spread of the
+    # entry's per-example contributions, √n times the bootstrap std of the mean
+    ratio_ex = st.ratio[st.live] / math.sqrt(n)
+    summary["frac_means_below_015_per_example"] = (
+        float((ratio_ex < st.threshold).mean()) if ratio_ex.size else math.nan
+    )
+    sub_idx, sub = correlation_submatrix(st, CORR_SUBMATRIX, seed=seeds["corr"])
+    live = st.live
+    norm = np.clip(st.normalized[:, live], ENTRY_EDGES[0], ENTRY_EDGES[-1])
+    signed = np.where(live, st.value / np.where(live, st.std, 1.0), np.nan)
+    arrays = {
+        "entry_rows": sample.rows,
+        "entry_cols": sample.cols,
+        "entry_value": st.value,
+        "entry_std": st.std,
+        "entry_mean_over_std": signed,
+        "entry_live": live,
+        "entry_n_corr": st.n_corr,
+        "entry_skew": st.skew,
+        "entry_kurt": st.kurt,
+        "entry_skew_sig": st.skew_sig,
+        "entry_kurt_sig": st.kurt_sig,
+        "entry_samples": samples,
+        "normalized_edges": ENTRY_EDGES,
+        "normalized_hist": np.histogram(norm, ENTRY_EDGES)[0],
+        "ratio_edges": ENTRY_EDGES,
+        "ratio_hist": np.histogram(
+            np.clip(signed[live], ENTRY_EDGES[0], ENTRY_EDGES[-1]), ENTRY_EDGES
+        )[0],
+        "corr_sub_index": sub_idx,
+        "corr_sub": sub,
+    }
+    return summary, arrays
+
+
+def analyse_epoch(op, cfg, *, grid, c, steps, extremes, seeds, stage, loss_name):
+    """Everything of one epoch: ``(row, arrays)``."""
+    from umwelt.nn.hessian import (
+        CountedOperator,
+        active_hinge_fraction,
+        hinge_checks,
+        quadrature_resolution,
+        slq,
+        spectral_summary,
+        symlog_density,
+    )
+
+    t0 = time.perf_counter()
+    N = op.n
+    row: dict[str, Any] = {"n_params": N, "n_examples": op.n_total, "loss": op.risk()}
+    row["hvp_mode"] = op.ad  # how the products were taken (changes only round-off)
+    if loss_name == "hinge":
+        row["active_fraction"] = active_hinge_fraction(op)
+
+    k, n_v = steps["lanczos_steps"], cfg.start_vectors
+    total, done = k * n_v, [0]
+
+    def tick(m: int) -> None:
+        done[0] += m
+        stage("slq", min(done[0], total), total)
+
+    res = slq(CountedOperator(op, tick), k, n_v, seed=seeds["slq"], reorth=cfg.reorth)
+    stage("slq", total, total)
+    # moments, negative mass, trace from the raw nodes (the grid here only feeds the λ-smoothed
+    # density asymmetry, which is replaced by the symlog-smoothed one below)
+    resolution = quadrature_resolution(res)
+    with warnings.catch_warnings():  # H = 0 (a converged hinge net): NaN asymmetries, quietly
+        warnings.simplefilter("ignore", RuntimeWarning)
+        summ = spectral_summary(
+            res,
+            grid=grid,
+            sigma=grid[-1] / 50,
+            resolution=resolution,
+            n_boot=SUMMARY_BOOT,
+            seed=seeds["summary"],
+        )
+    # smoothed in the symlog coordinate at the grid's c, or the resolution δ if that is coarser
+    band, summ_u, c_s = symlog_density(
+        res,
+        grid,
+        c=c,
+        sigma=cfg.smoothing,
+        resolution=resolution,
+        level=BAND_LEVEL,
+        n_boot=SUMMARY_BOOT,
+        seed=seeds["summary"],
+    )
+    nodes, weights = res.pooled()
+    bound = float(grid[-1])
+    lam_min = min(extremes[0], summ["ritz_min"])
+    lam_max = max(extremes[1], summ["ritz_max"])
+    row |= {
+        "lambda_min": lam_min,
+        "lambda_max": lam_max,
+        "extremes_lambda_min": extremes[0],
+        "extremes_lambda_max": extremes[1],
+        "ritz_min": summ["ritz_min"],
+        "ritz_max": summ["ritz_max"],
+        "neg_mass": summ["neg_mass"],
+        "neg_mass_se": summ["neg_mass_se"],
+        "neg_share": summ["neg_share"],
+        "neg_share_se": summ["neg_share_se"],
+        "resolution": resolution,
+        "asymmetry": summ["asymmetry"],
+        "asymmetry_se": summ["asymmetry_se"],
+        "density_asymmetry": summ_u["density_asymmetry"],
+        "density_asymmetry_se": summ_u["density_asymmetry_se"],
+        "trace": summ["trace"],
+        "trace_se": summ["trace_se"],
+        "m2": summ["m2"],
+        "m2_se": summ["m2_se"],
+        "beyond_grid": float(weights[np.abs(nodes) > bound].sum()),
+    }
+    if loss_name == "hinge":
+        hc_total = min(cfg.hinge_coords, N) + (16 if cfg.hinge_coords < N else 0)
+        hc_done = [0]
+
+        def tick_checks(m: int) -> None:
+            hc_done[0] += m
+            stage("checks", min(hc_done[0], hc_total), hc_total)
+
+        hc = hinge_checks(
+            CountedOperator(op, tick_checks),
+            n_coords=min(cfg.hinge_coords, N),
+            n_v=16,
+            seed=seeds["checks"],
+            warn=False,
+        )
+        row |= {
+            "hinge_diag_max_abs": hc["diag_max_abs"],
+            "hinge_diag_rel": hc["diag_rel"],
+            "hinge_trace": hc["trace"],
+            "hinge_trace_se": hc["trace_se"],
+            "hinge_ok": hc["ok"],
+        }
+    arrays: dict[str, Any] = {
+        "grid": grid,
+        "grid_c": c,
+        "smoothing": cfg.smoothing,
+        "smoothing_c": c_s,
+        "density": band.density,
+        "density_std": band.std,
+        "density_lo": band.lo,
+        "density_hi": band.hi,
+        "density_level": band.level,
+        "slq_nodes": res.nodes,
+        "slq_weights": res.weights,
+        "slq_seed": res.seed,
+        "reorth": res.reorth,
+    }
+    K = steps["entries"]
+    if K:
+        es, entry_arrays = sampled_entries(op, cfg, K, steps["entry_columns"], seeds, stage)
+        row |= es
+        arrays |= entry_arrays
+    else:
+        row |= {"frac_means_below_015": math.nan, "coupling_exponent": math.nan}
+    row["wall_s"] = time.perf_counter() - t0
+    return row, arrays
+
+
+# -- the analysis ----------------------------------------------------------------------------------
+
+
+def run(cfg: HessianConfig, *, progress: Progress | None = None) -> list[dict]:
+    """Analyse the checkpoints of a run; write ``RUN/hessian/`` (rank 0) and the figures.
+
+    Args:
+        cfg: the settings; validated here before anything is read or written.
+        progress: called as ``progress(stage, done, total, info)``: stages ``"extremes"`` and
+            ``"epochs"`` (the two passes over the epochs), ``"slq"``, ``"checks"`` (products)
+            and ``"entries"`` (columns) within an epoch.
+
+    Returns:
+        the rows of the epochs analysed now (every rank).
+
+    Raises:
+        UmweltError: a bad setting, run directory or epoch, a request larger than the Hessian
+            (before anything is written); :class:`~umwelt.errors.NonFiniteError` naming the
+            first epoch whose products are not finite (after writing the epochs before it).
+    """
+    from sim import distributed
+
+    cfg = cfg.validated()
+    world, device = distributed.setup(cfg.device)
+    completed = False
+    try:
+        result = analyse(cfg, world=world, device=device, progress=progress)
+        completed = True
+        return result
+    finally:
+        distributed.teardown(world, completed=completed)
+
+
+def record_epoch(
+    run_dir: Path | str,
+    epoch: int,
+    *,
+    settings: HessianSettings | None = None,
+    world=None,
+    device: str = "cpu",
+):
+    """The analysis of one epoch of a training run in progress (``umwelt train --hessian-at``).
+
+    Called on every rank right after rank 0 wrote ``checkpoints/model_epoch_XXXX.pt``; uses
+    :class:`HessianConfig` with ``settings`` (``None``: the defaults), the
+    grid of an earlier recorded epoch if there is one, and does not touch torch's global random
+    state (a resumed training stays exact). A failure does not stop the training: it becomes a
+    warning.
+
+    Returns:
+        the row, or ``None`` after a failure.
+    """
+    import torch
+
+    if world is not None and world.distributed:
+        import torch.distributed as dist
+
+        dist.barrier()  # rank 0 has written the checkpoint
+    devices = [torch.device(device)] if torch.device(device).type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=devices):
+            cfg = HessianConfig.of(run_dir, settings, epochs=(epoch,), device=device, figures=False)
+            rows = analyse(cfg.validated(), world=world, device=device)
+        return rows[0]
+    except UmweltError as e:
+        warnings.warn(
+            f"--hessian-at: the Hessian of epoch {epoch} was not recorded: {e}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
+
+
+def analyse(
+    cfg: HessianConfig, *, world=None, device: str = "cpu", progress: Progress | None = None
+) -> list[dict]:
+    """:func:`run` inside an existing process group (``world``: :class:`sim.distributed.World`).
+
+    ``cfg`` must be validated. Every rank calls it; rank 0 writes.
+    """
+    import torch
+
+    from umwelt.nn.device import resolve_device, resolve_dtype
+
+    def stage(name: str, done: int, total: int, info: str = "") -> None:
+        if progress is not None:
+            progress(name, done, total, info)
+
+    main = world is None or world.is_main
+    run = Run.open(cfg.run)
+    found = checkpoints_of(run, cfg.net)
+    out = run.hessian_dir(cfg.net)
+    dev = resolve_device(device)
+    seeds = stream_seeds(cfg.seed)
+    epochs = list(cfg.epochs)
+    temperature = run.temperature(cfg.net)
+
+    # -- what depends on the model: dtype, N and the requests that must fit in it
+    first = run.build_model(cfg.net, dtype=torch.float32)
+    N = sum(p.numel() for p in first.parameters() if p.requires_grad)
+    del first
+    dtype_name = cfg.dtype
+    if dtype_name == "auto":
+        dtype_name = "float64" if N <= AUTO_FLOAT64_LIMIT else run.config.dtype
+    dtype = resolve_dtype(dtype_name)
+    data = run.data()
+    X = torch.as_tensor(np.ascontiguousarray(data.X_train))  # (n_train, ...) on the CPU
+    y = torch.as_tensor(np.ascontiguousarray(data.y_train))
+    n_train = int(X.shape[0])
+    if cfg.examples is not None and cfg.examples > n_train:
+        raise ConfigError(
+            f"--examples {cfg.examples} exceeds the {n_train} training examples of the run"
+        )
+    if cfg.examples is None:
+        ids = np.arange(n_train)
+    else:
+        rng = np.random.default_rng(seeds["examples"])
+        ids = np.sort(rng.choice(n_train, cfg.examples, replace=False))
+
+    def build(epoch: int):
+        m = run.model(epoch, net=cfg.net, dtype=dtype, device=dev)
+        return build_operator(
+            m,
+            X,
+            y,
+            ids=ids,
+            loss=run.loss,
+            batch_size=cfg.batch_size,
+            gate_seed=seeds["gates"],
+            epoch=epoch,
+            world=world,
+        )
+
+    # -- pass 1: the extremes of every epoch (cheap), which also checks every request
+    extremes: dict[int, tuple[float, float]] = {}
+    failed: tuple[int, NonFiniteError] | None = None
+    steps: dict[str, int | None] = {}
+    for i, e in enumerate(epochs):
+        stage("extremes", i, len(epochs), f"epoch {e}")
+        op = build(e)
+        if i == 0:
+            steps = resolve_steps(cfg, op)
+            settings = settings_record(cfg, op.n, dtype_name, steps)
+            stored = store.check_stored(out, settings, cfg)
+        try:
+            extremes[e] = extreme_eigenvalues(op, cfg, steps["extreme_steps"], seeds["extremes"])
+        except NonFiniteError as err:
+            if i == 0:
+                raise NonFiniteError(f"epoch {e}: {err}; nothing was written") from None
+            failed = (e, err)
+            break
+        del op
+    stage("extremes", len(extremes), len(epochs), "")
+    done_epochs = [e for e in epochs if e in extremes]
+
+    # -- the grid: stored with the run's first analysis, else from these extremes
+    if stored is not None:
+        bound, points = float(stored["grid_bound"]), int(stored["grid_points"])
+    else:
+        top = max((max(abs(a), abs(b)) for a, b in extremes.values()), default=0.0)
+        bound = cfg.grid_bound or (cfg.grid_margin * top if top > 0 else 1.0)
+        points = cfg.grid_points
+    grid, c = density_grid(bound, points)
+    if main:
+        if cfg.fresh:
+            store.clear(out)
+        store.write_config(
+            out,
+            {
+                "run": str(run.path),
+                "kind": run.kind,
+                "temperature": temperature,
+                "loss": run.loss,
+                "settings": settings,
+                "grid_bound": bound,
+                "grid_points": points,
+                "grid_scale": "symlog",
+                "grid_c": c,
+                "band_level": BAND_LEVEL,
+                "seeds": seeds,
+            },
+        )
+
+    # -- pass 2: everything, epoch by epoch, each written as soon as it exists
+    rows: list[dict] = []
+    for i, e in enumerate(done_epochs):
+        stage("epochs", i, len(done_epochs), f"epoch {e}")
+        try:
+            op = build(e)
+            row, arrays = analyse_epoch(
+                op,
+                cfg,
+                grid=grid,
+                c=c,
+                steps=steps,
+                extremes=extremes[e],
+                seeds=seeds,
+                stage=stage,
+                loss_name=run.loss,
+            )
+        except NonFiniteError as err:
+            failed = (e, err)
+            break
+        row = {
+            "epoch": e,
+            "checkpoint": found[e].name,
+            "net": cfg.net,
+            "temperature": temperature,
+            **row,
+            "lanczos_steps": steps["lanczos_steps"],
+            "start_vectors": cfg.start_vectors,
+            "grid_bound": bound,
+            "world_size": 1 if world is None else world.size,
+        }
+        rows.append(row)
+        if main:
+            store.write_epoch(out, row, arrays | {"example_ids": ids})
+    stage("epochs", len(rows), len(done_epochs), "")
+    if main and cfg.figures and rows:
+        hessian_figures(run, subdir=out.name)
+    if failed is not None:
+        e, err = failed
+        kept = ", ".join(str(r["epoch"]) for r in rows) or "none"
+        raise NonFiniteError(
+            f"epoch {e}: {err}; stopped there (epochs analysed before it: {kept}, in {str(out)!r})"
+        )
+    return rows
+
+
+def resolve_steps(cfg: HessianConfig, op) -> dict[str, int | None]:
+    """The defaults that depend on N, and a check of every request against N."""
+    N = op.n
+    k = cfg.lanczos_steps or min(80, N)
+    if k > N:
+        raise ConfigError(
+            f"--lanczos-steps {k} exceeds the Hessian's dimension N = {N} (the model's trainable "
+            "parameters)"
+        )
+    ek = cfg.extreme_steps or min(80, N)
+    if ek > N:
+        raise ConfigError(f"--extreme-steps {ek} exceeds the Hessian's dimension N = {N}")
+    if cfg.extremes == "eigsh" and N < 2:
+        raise ConfigError(f"eigsh needs a Hessian of dimension N ≥ 2, got N = {N}")
+    cols = None if cfg.entry_columns is None else min(cfg.entry_columns, N)
+    sizes = np.diff(op.param_offsets)
+    population = N * (N - 1) // 2 - int((sizes * (sizes - 1) // 2).sum())  # cross-layer pairs
+    K = min(1000, population) if cfg.entries is None else cfg.entries
+    if K > population:
+        raise ConfigError(
+            f"--entries {K} exceeds the {population:,} cross-layer entries of the Hessian (N = "
+            f"{N:,}, {len(sizes)} parameter tensors)"
+        )
+    # with entry columns, the non-zero entries of those columns are the population of each epoch
+    # (fewer than K there: all of them, see _nonzero_entries)
+    return {"lanczos_steps": k, "extreme_steps": ek, "entries": K, "entry_columns": cols}
