@@ -21,7 +21,7 @@ PACKAGES = ("umwelt", "sim")
 #: the drivers: each a Config + run(cfg); they may use the shared layers, never each other
 DRIVERS = ("sim.simulate", "sim.exact", "sim.circuits", "sim.train", "sim.hessian", "sim.plot")
 #: what sits above the drivers and may call them
-ABOVE = ("sim.cli", "sim.benchmarks")
+ABOVE = ("sim.cli", "sim.api", "sim.benchmarks")
 
 
 def _modules() -> dict[str, Path]:

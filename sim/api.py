@@ -1,0 +1,95 @@
+"""Every ``umwelt`` command as a Python function, for exploratory scripts and notebooks.
+
+Each function takes the command's options as keywords (the fields of its Config, typed: tuples
+for lists, numbers for numbers), runs the driver exactly as the CLI does and returns its result;
+nothing is printed. Results are read back through :class:`sim.runs.Run`::
+
+    from sim import api
+    from sim.runs import Run
+
+    for T in (0.0, 0.1, 1.0):
+        res = api.simulate(temperature=T, hidden=(16, 16), epochs=5, out=f"runs/T{T:g}")
+        run = Run.open(res.run_dir)
+        last = run.metrics()[-1]
+        print(T, last["test_acc"], last["relu_test_acc"], run.summary()["mc_test_acc_se"])
+
+Bad options raise :class:`~umwelt.errors.UmweltError` (a ``ConfigError`` naming the value)
+before anything is written, as on the command line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["circuits", "exact", "hessian", "plot", "resume", "simulate", "train"]
+
+
+def simulate(**options: Any):
+    """``umwelt simulate``: a net at T and its ReLU twin; options are
+    :class:`~sim.runs.SimulateConfig`'s fields. Returns a :class:`sim.simulate.SimulateResult`."""
+    from sim.runs import SimulateConfig
+    from sim.simulate import run
+
+    return run(SimulateConfig(**options))
+
+
+def train(**options: Any):
+    """``umwelt train``: options are :class:`~sim.runs.TrainConfig`'s fields (``hessian``: a
+    :class:`~sim.runs.HessianSettings`); with ``hessian_at`` the Hessian analysis of
+    :mod:`sim.hessian` runs at those epochs. Returns a :class:`sim.train.TrainResult`."""
+    from sim.runs import TrainConfig
+    from sim.train import run
+
+    figures = options.pop("figures", True)
+    cfg = TrainConfig(**options)
+    return run(cfg, figures=figures, analyse_hessian=_hessian_hook(cfg.hessian_at))
+
+
+def resume(run_dir: Path | str, **options: Any):
+    """``umwelt train --resume RUN``: continue a train run from its last checkpoint; options
+    given again must equal the run's. Returns a :class:`sim.train.TrainResult`."""
+    from sim.train import resume_config, run
+
+    figures = options.pop("figures", True)
+    cfg = resume_config(run_dir, options)
+    return run(cfg, resume=True, figures=figures, analyse_hessian=_hessian_hook(cfg.hessian_at))
+
+
+def hessian(run_dir: Path | str, **options: Any) -> list[dict]:
+    """``umwelt hessian RUN``: options are :class:`~sim.hessian.HessianConfig`'s fields (the
+    settings, ``epochs``, ``net``, ...). Returns the rows of the epochs analysed."""
+    from sim.hessian import HessianConfig, run
+
+    return run(HessianConfig(run=Path(run_dir), **options))
+
+
+def plot(run_dir: Path | str) -> list[Path]:
+    """``umwelt plot RUN``: redraw every figure of a run; the paths written."""
+    from sim.plot import run
+
+    return run(run_dir)
+
+
+def circuits(**options: Any) -> dict:
+    """``umwelt circuits``: options are :class:`~sim.circuits.CircuitsConfig`'s fields. Returns
+    the result object that ``--json`` prints."""
+    from sim.circuits import CircuitsConfig, run
+
+    return run(CircuitsConfig(**options))
+
+
+def exact(**options: Any) -> dict:
+    """``umwelt exact``: options are :class:`~sim.exact.ExactConfig`'s fields. Returns the
+    result object that ``--json`` prints."""
+    from sim.exact import ExactConfig, run
+
+    return run(ExactConfig(**options))
+
+
+def _hessian_hook(hessian_at):
+    if not hessian_at:
+        return None
+    from sim.hessian import record_epoch
+
+    return record_epoch
