@@ -15,12 +15,16 @@ from umwelt.nn.gate import gate_entropy_bits
 from umwelt.nn.losses import get_loss
 from umwelt.nn.observables import (
     GRAD_EDGES,
+    MARGIN_QUANTILES,
     WEIGHT_EDGES,
     correlation_spectra,
+    effective_temperatures,
     evaluate,
     fixed_histogram,
     full_gradient,
     gate_statistics,
+    layer_norms,
+    margin_statistics,
     observe,
     order_parameter,
     symmetry_statistics,
@@ -277,3 +281,55 @@ def test_bad_input():
         full_gradient(model, X[:0], y[:0])
     with pytest.raises(ShapeError):
         gate_statistics(model, X[0])
+
+
+# -- the phase observables (THEORY.md §5) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("T", [0.0, 0.5])
+def test_margins_of_the_gradient_pass_count_the_unsatisfied_constraints(T):
+    X, y = _data(n=41)
+    model = _mlp(T)
+    gen = torch.Generator().manual_seed(4)
+    with using_generator(model, gen):
+        _, stats = full_gradient(model, X, y, batch_size=9, margins=True)
+    gen = torch.Generator().manual_seed(4)  # the same draws, one independent forward pass
+    with using_generator(model, gen), torch.no_grad():
+        model.eval()
+        f = torch.cat([model(X[i : i + 9]) for i in range(0, 41, 9)])
+    np.testing.assert_array_equal(stats["margins"], (y * f).numpy())
+    s = margin_statistics(stats["margins"])
+    assert (
+        s["n_unsatisfied"] == int(((y * f) < 1).sum())
+        and s["frac_unsatisfied"] == s["n_unsatisfied"] / 41
+    )
+    assert s["margin_quantiles"] == np.quantile((y * f).numpy(), MARGIN_QUANTILES).tolist()
+    hinge = float(torch.clamp(1 - y * f, min=0).mean())
+    assert (s["n_unsatisfied"] == 0) == (hinge == 0.0)  # N_Δ = 0 exactly when the risk is 0
+
+
+def test_unsatisfied_constraints_of_several_draws_are_their_mean():
+    m = np.array([[0.5, 2.0, -1.0], [2.0, 2.0, 0.9]])  # 2 then 1 unsatisfied
+    s = margin_statistics(m)
+    assert s["n_unsatisfied"] == 1.5 and s["frac_unsatisfied"] == 0.5
+    with pytest.raises(ShapeError, match="margins"):
+        margin_statistics(np.zeros((2, 2, 2)))
+
+
+@pytest.mark.parametrize("T", [0.0, 0.7])
+def test_layer_norms_split_the_order_parameter_and_effective_temperatures(T):
+    X, y = _data()
+    model = _mlp(T)
+    grads, stats = full_gradient(model, X, y, batch_size=10)
+    norms = layer_norms(model, grads)
+    layers = weight_layers(model)
+    assert len(norms["layer_grad_norms"]) == len(layers) == len(norms["weight_norms"])
+    assert sum(g**2 for g in norms["layer_grad_norms"]) == pytest.approx(stats["grad_sq"])
+    for (_, m), w in zip(layers, norms["weight_norms"]):
+        assert w == pytest.approx(math.sqrt(float((m.weight.detach() ** 2).sum())))
+    temps = effective_temperatures(model)
+    assert len(temps) == len(model.gates) == len(layers) - 1
+    for t, w in zip(temps, norms["weight_norms"]):
+        assert t == (0.0 if T == 0 else pytest.approx(T / w))
+    vgg = _tiny_vgg(0.3)
+    assert len(effective_temperatures(vgg)) == len(vgg.gates)

@@ -202,9 +202,11 @@ def test_em_steps_rejects_a_wrong_order():
 def _measure(group=None):
     """Every parallel helper and sharded function on the problem, as tensors."""
     model, X, y = _problem()
-    grads, stats = full_gradient(model, X, y, loss="logistic", batch_size=4, group=group)
+    grads, stats = full_gradient(
+        model, X, y, loss="logistic", batch_size=4, group=group, margins=True
+    )
     out = {f"grad{i}": g for i, g in enumerate(grads)}
-    out |= {k: torch.tensor(v) for k, v in stats.items()}
+    out |= {k: torch.tensor(v) for k, v in stats.items()}  # margins: gathered from both ranks
     out |= {f"eval_{k}": torch.tensor(v) for k, v in evaluate(model, X, y, group=group).items()}
     out["op"] = torch.tensor(order_parameter(model, X, y, lr=0.1, batch_size=5, group=group))
     out |= {k: torch.from_numpy(v) for k, v in gate_statistics(model, X, group=group).items()}

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "all_gather_bytes",
+    "all_gather_shards",
     "all_reduce_sum",
     "local_batches",
     "rank_and_size",
@@ -142,3 +143,23 @@ def all_gather_bytes(
     out = [torch.empty_like(local) for _ in range(size)]
     dist.all_gather(out, local, group=group)
     return [t.cpu() for t in out]
+
+
+def all_gather_shards(t: torch.Tensor, n: int, group: ProcessGroup | None = None) -> torch.Tensor:
+    """The whole ``(n, ...)`` tensor from every rank's shard ``t`` (its rows
+    :func:`shard_bounds` of ``n``), in order; ``t`` itself when alone.
+
+    The shards differ by at most one row; each is padded to the largest for the collective
+    and the padding is dropped.
+    """
+    rank, size = rank_and_size(group)
+    if size == 1:
+        return t
+    bounds = [shard_bounds(n, r, size) for r in range(size)]
+    width = max(b - a for a, b in bounds)
+    comm = t.device if dist.get_backend(group) == "nccl" else torch.device("cpu")
+    pad = torch.zeros((width, *t.shape[1:]), dtype=t.dtype, device=comm)
+    pad[: t.shape[0]] = t.to(comm)
+    out = [torch.empty_like(pad) for _ in range(size)]
+    dist.all_gather(out, pad, group=group)
+    return torch.cat([o[: b - a] for o, (a, b) in zip(out, bounds, strict=True)]).to(t.device)
