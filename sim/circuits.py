@@ -41,35 +41,25 @@ import math
 import time
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from numbers import Real
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from umwelt._checks import check_int
-from umwelt.circuits import (
-    ORDERS,
-    ConvCircuits,
-    ConvNetwork,
-    PathIndex,
-    circuit_values,
-    network_from_graph,
-    sample_conv_perturbations,
-    sample_perturbations,
-    sampled_first_order,
-    second_order,
-    tiny_conv_network,
-)
+from umwelt._checks import check_int, check_real
 from umwelt.errors import ConfigError, EnumerationLimitError, ShapeError, UmweltError
 from umwelt.gates import check_temperature
 from umwelt.network import LayeredNetwork, parse_widths
+
+if TYPE_CHECKING:  # umwelt.circuits (networkx) is imported where it is used: a quick --help
+    from umwelt.circuits import ConvCircuits, ConvNetwork
 
 __all__ = [
     "CircuitsConfig",
     "graph_from_json",
     "graph_to_json",
     "load_checkpoint_net",
-    "parse_width",
     "run",
 ]
 
@@ -78,31 +68,31 @@ TINY_CONV = "tiny-conv"
 ORDER_LABELS = {"psi": "ψ (circuits)", "omega1": "Ω⁽¹⁾ (one weight out)", "omega2": "Ω⁽²⁾ (two)"}
 
 
-def parse_width(width: Any) -> float:
-    """A width multiplier from a number or a fraction string such as ``"1/32"``."""
-    try:
-        w = float(Fraction(str(width).strip())) if isinstance(width, str) else float(width)
-    except (TypeError, ValueError, ZeroDivisionError):
-        raise ConfigError(
-            f"width must be a number > 0 such as 0.25 or 1/32, got {width!r}"
-        ) from None
-    if isinstance(width, bool) or not (math.isfinite(w) and w > 0):
-        raise ConfigError(f"width must be a number > 0 such as 0.25 or 1/32, got {width!r}")
+def _check_width(width: Any) -> float:
+    """A width multiplier, a number > 0 (a :class:`~fractions.Fraction` such as ``1/32`` is
+    one; the CLI parses ``--width 1/32`` into it), as a float."""
+    w = math.nan
+    if isinstance(width, int | float | Fraction | np.number) and not isinstance(width, bool):
+        w = float(width)
+    if not (math.isfinite(w) and w > 0):
+        shown = str(width) if isinstance(width, Fraction) else repr(width)
+        raise ConfigError(f"width must be a number > 0 such as 0.25 or 1/32, got {shown}")
     return w
 
 
 @dataclass(frozen=True)
 class CircuitsConfig:
-    """Settings of ``umwelt circuits``; :meth:`validated` checks them all."""
+    """Settings of ``umwelt circuits``, typed (the CLI parses ``--widths 16,32,32,1``,
+    ``--width 1/32``, ``--x 0.5,-1,2``); :func:`run` validates them once."""
 
     widths: tuple[int, ...] | None = None  # MLP widths, input first (default 16,32,32,1)
     checkpoint: Path | None = None  # a run directory of `umwelt simulate` or `umwelt train`
     which: str = "finite_T"  # simulate: init|finite_T|relu; train: init, last or an epoch
     model: str | None = None  # "tiny-conv" or a VGG preset: conv circuits
-    width: float = 1 / 32  # VGG width multiplier
+    width: float | Fraction = Fraction(1, 32)  # VGG width multiplier
     input_shape: tuple[int, int, int] = (3, 32, 32)  # VGG input shape
     graph: Path | None = None  # a circuit graph as JSON (see graph_to_json)
-    x: str | None = None  # one input: comma-separated values or a .npy file
+    x: tuple[float, ...] | Path | None = None  # one input: its values, or a .npy file of them
     seed: int = 0  # weights (seed), inputs (seed + 1), gates and samples (seed + 2)
     inputs: int = 4  # number of inputs (when x is not given)
     samples: int = 10_000  # sampled circuits per order for the symmetry statistics
@@ -116,13 +106,19 @@ class CircuitsConfig:
     out: Path | None = None  # write figures and circuits.json here
 
     def validated(self) -> CircuitsConfig:
-        """A normalized copy, or :class:`ConfigError` naming the first bad value."""
+        """A normalized copy, or :class:`ConfigError` naming the first bad value (values only:
+        the checkpoint and graph files are read by :func:`run`)."""
         sources = [
             n for n in ("widths", "checkpoint", "model", "graph") if getattr(self, n) is not None
         ]
         if len(sources) > 1:
             raise ConfigError(f"give one net: --{sources[0]} or --{sources[1]}, not both")
 
+        for name in ("widths", "input_shape"):
+            if isinstance(getattr(self, name), str):
+                raise ConfigError(
+                    f"{name} must be a tuple of integers, got {getattr(self, name)!r}"
+                )
         widths = self.widths
         if widths is not None:
             widths = parse_widths(widths)
@@ -143,15 +139,24 @@ class CircuitsConfig:
             isinstance(self.circuit, bool) or not isinstance(self.circuit, int)
         ):
             raise ConfigError(f"circuit must be an integer index, got {self.circuit!r}")
+        x = self.x
+        if x is not None and not isinstance(x, Path):
+            numbers = isinstance(x, tuple | list) and len(x) > 0
+            if not numbers or not all(isinstance(v, Real) and not isinstance(v, bool) for v in x):
+                raise ConfigError(
+                    f"x must be a tuple of numbers or the Path of a .npy file, got {x!r}"
+                )
+            x = tuple(float(v) for v in x)
         shape = tuple(int(s) for s in parse_widths(self.input_shape, what="input shape"))
         if len(shape) != 3:
             raise ConfigError(f"input shape must be C,H,W, got {self.input_shape!r}")
         return replace(
             self,
             widths=widths,
-            width=parse_width(self.width),
+            width=_check_width(self.width),
+            x=x,
             input_shape=shape,
-            temperature=check_temperature(self.temperature),
+            temperature=check_temperature(check_real("temperature", self.temperature)),
             seed=check_int("seed", self.seed, 0),
             inputs=check_int("inputs", self.inputs, 1),
             samples=check_int("samples", self.samples, 2),
@@ -200,6 +205,8 @@ def graph_from_json(obj: Any):
 
 
 def _load_graph(path: Path) -> LayeredNetwork:
+    from umwelt.circuits import network_from_graph
+
     try:
         obj = json.loads(Path(path).read_text())
     except FileNotFoundError:
@@ -234,6 +241,7 @@ def load_checkpoint_net(run_dir: Path, which: str) -> tuple[Any, dict, str]:
 
 
 def _to_net(model) -> tuple[str, LayeredNetwork | ConvNetwork]:
+    from umwelt.circuits import ConvNetwork
     from umwelt.nn.mlp import GatedMLP
 
     if isinstance(model, GatedMLP):
@@ -243,6 +251,8 @@ def _to_net(model) -> tuple[str, LayeredNetwork | ConvNetwork]:
 
 def _resolve(cfg: CircuitsConfig, which: str | None = None) -> _Net:
     """The network the config names (``which`` overrides ``cfg.which`` for a checkpoint)."""
+    from umwelt.circuits import ConvNetwork, tiny_conv_network
+
     if cfg.checkpoint is not None:
         w = which or cfg.which
         model, run_cfg, name = load_checkpoint_net(cfg.checkpoint, w)
@@ -291,21 +301,20 @@ def _resolve(cfg: CircuitsConfig, which: str | None = None) -> _Net:
 # -- inputs and gates -----------------------------------------------------------------------------
 
 
+def _load_input(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise ConfigError(f"no input file {str(path)!r}") from None
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot read the input {str(path)!r}: {e}") from None
+
+
 def _inputs(cfg: CircuitsConfig, n: _Net) -> tuple[np.ndarray, str]:
     """``(X (B, *input_shape), where they come from)``."""
     shape = n.input_shape
     if cfg.x is not None:
-        text = cfg.x.strip()
-        try:
-            if text.endswith(".npy"):
-                x = np.load(text, allow_pickle=False)
-            else:
-                x = np.array([float(v) for v in text.split(",")])
-        except FileNotFoundError:
-            raise ConfigError(f"no input file {text!r}") from None
-        except ValueError as e:
-            raise ConfigError(f"cannot read the input {text!r}: {e}") from None
-        x = np.asarray(x, dtype=np.float64)
+        x = np.asarray(_load_input(cfg.x) if isinstance(cfg.x, Path) else cfg.x, dtype=np.float64)
         if x.size != math.prod(shape) or x.ndim not in (1, len(shape)):
             raise ShapeError(
                 f"the input has {x.size} values (shape {x.shape}) but the net takes "
@@ -422,6 +431,8 @@ def _mlp_weight_entry(path: np.ndarray, l: int) -> tuple[int, int]:
 
 def _check_identities(cfg, n: _Net, X, G, rng) -> dict:
     """Circuit sums vs autograd for every input (module docstring, step 1)."""
+    from umwelt.circuits import ConvCircuits, ConvNetwork
+
     B = X.shape[0]
     conv = n.net if n.kind == "conv" else ConvNetwork.from_layered(n.net)
     circuits = [ConvCircuits(conv, X[b].reshape(-1), G[b], pool=cfg.pool) for b in range(B)]
@@ -480,6 +491,8 @@ def _check_identities(cfg, n: _Net, X, G, rng) -> dict:
 
 def _enumerated_sums(n: _Net, cc: ConvCircuits, x, gates, entries, budget):
     """Σψ, every Σ Ω⁽¹⁾ and the Σ Ω⁽²⁾ of ``entries`` by listing every circuit."""
+    from umwelt.circuits import PathIndex, circuit_values, sampled_first_order, second_order
+
     if n.kind == "mlp":  # the numba kernels of umwelt.circuits
         net = n.net
         psi = circuit_values(net, x.reshape(-1), gates, limit=budget)
@@ -513,6 +526,8 @@ def _enumerated_sums(n: _Net, cc: ConvCircuits, x, gates, entries, budget):
 
 def _symmetry(n: _Net, X, G, circuits, cfg, rng) -> tuple[dict, dict]:
     """Sampled values per order and their statistics."""
+    from umwelt.circuits import ORDERS, sample_conv_perturbations, sample_perturbations
+
     L = n.net.depth
     orders = [o for o in ORDERS if not (o == "omega2" and L < 2)]
     if n.kind == "mlp":
@@ -556,6 +571,8 @@ def run(cfg: CircuitsConfig) -> dict:
             circuit index out of range, an input of the wrong shape, or ``force_enumerate``
             over the budget.
     """
+    from umwelt.circuits import ConvCircuits, ConvNetwork
+
     t0 = time.perf_counter()
     cfg = cfg.validated()
     n = _resolve(cfg)

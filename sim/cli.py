@@ -1,21 +1,31 @@
 """The ``umwelt`` command: thin wrappers that turn options into a Config and call a driver.
 
+Options are text at this edge: :func:`parse_epochs`, :func:`parse_widths`,
+:func:`parse_fraction` and :func:`parse_input` turn it into the typed values the Configs hold
+(their ``validated()`` checks values and parses nothing). Every option whose value is a Config
+field takes its default from that field (:func:`default`, :func:`with_default`). Each command
+hands its Config to the driver, which validates it once; ``simulate`` and ``train`` call the
+driver's ``prepare`` first (values and filesystem, nothing written), so that a bad option fails
+before a progress bar is drawn, and ``run`` takes the prepared Config as is.
+
 Every :class:`~umwelt.errors.UmweltError` becomes one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+from fractions import Fraction
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from sim.simulate import SimulateConfig
-from sim.train import TrainConfig
-from umwelt.errors import UmweltError
-
-_SIM = SimulateConfig()  # the option defaults are the driver's defaults
+from sim.circuits import DEFAULT_WIDTHS, CircuitsConfig
+from sim.exact import ExactConfig
+from sim.hessian import HessianConfig
+from sim.runs import PAPER_OBSERVE_AT, SimulateConfig, TrainConfig
+from umwelt.errors import ConfigError, UmweltError
 
 app = typer.Typer(
     help="Umwelt: deep neural networks as stochastic graphical models at temperature T.",
@@ -23,6 +33,121 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     add_completion=False,
 )
+
+
+# -- option defaults: the Configs' ----------------------------------------------------------------
+
+
+def default(config: type, name: str) -> Any:
+    """The default of the field ``name`` of the Config class ``config``, as its option takes
+    it: a tuple as its comma-separated text, a fraction as ``a/b`` (the parsers below read
+    them back), anything else as it is.
+
+    >>> default(SimulateConfig, "hidden"), default(SimulateConfig, "temperature")
+    ('64,64', 0.1)
+
+    Raises:
+        KeyError: when ``config`` has no such field (at import: a renamed field cannot hide).
+    """
+    field = next((f for f in dataclasses.fields(config) if f.name == name), None)
+    if field is None:
+        raise KeyError(f"{config.__name__} has no field {name!r}")
+    if field.default_factory is not dataclasses.MISSING:
+        value = field.default_factory()
+    else:
+        value = field.default
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    if isinstance(value, Fraction):
+        return str(value)
+    return value
+
+
+def with_default(help: str, config: type, name: str, *, shown: str | None = None) -> str:
+    """``help`` and `` (default: …)``: the field's :func:`default` (or ``shown``), for an option
+    whose own default is ``None`` (``train``'s, so that ``--resume`` sees what was given).
+
+    >>> with_default("Training epochs.", TrainConfig, "epochs")
+    'Training epochs. (default: 300)'
+    """
+    return f"{help} (default: {default(config, name) if shown is None else shown})"
+
+
+# -- option text → typed values -------------------------------------------------------------------
+
+
+def parse_epochs(text: str, what: str, *, items: str = "epochs") -> tuple[int, ...]:
+    """``"0,10,20"`` → ``(0, 10, 20)`` (``""``: none); the Config checks the range.
+
+    >>> parse_epochs("5, 1,1", "observe-at")
+    (5, 1, 1)
+
+    Raises:
+        ConfigError: ``"<what> must be comma-separated <items>, got '…'"``.
+    """
+    parts = [p.strip() for p in text.split(",")] if text.strip() else []
+    try:
+        return tuple(int(p) for p in parts)
+    except ValueError:
+        raise ConfigError(f"{what} must be comma-separated {items}, got {text!r}") from None
+
+
+def parse_widths(text: str, what: str = "widths") -> tuple[int, ...]:
+    """``"16,32,32,1"`` → ``(16, 32, 32, 1)``; the Config checks that they are ≥ 1.
+
+    >>> parse_widths("32, 32", "hidden widths")
+    (32, 32)
+
+    Raises:
+        ConfigError: ``"<what> must be comma-separated positive integers, got '…'"``.
+    """
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        if not text.strip() or "" in parts:
+            raise ValueError
+        return tuple(int(p) for p in parts)
+    except ValueError:
+        raise ConfigError(
+            f"{what} must be comma-separated positive integers, got {text!r}"
+        ) from None
+
+
+def parse_fraction(text: str, what: str = "width") -> Fraction:
+    """``"1/32"`` or ``"0.25"`` → a :class:`~fractions.Fraction`; the Config checks > 0.
+
+    >>> parse_fraction("1/32"), parse_fraction("0.25")
+    (Fraction(1, 32), Fraction(1, 4))
+
+    Raises:
+        ConfigError: ``"<what> must be a number > 0 such as 0.25 or 1/32, got '…'"``.
+    """
+    try:
+        return Fraction(text.strip())
+    except (ValueError, ZeroDivisionError):
+        raise ConfigError(
+            f"{what} must be a number > 0 such as 0.25 or 1/32, got {text!r}"
+        ) from None
+
+
+def parse_input(text: str) -> tuple[float, ...] | Path:
+    """``"0.5,-1,2"`` → ``(0.5, -1.0, 2.0)``; a name ending in ``.npy`` → its :class:`Path`.
+
+    >>> parse_input("0.5,-1,2"), parse_input("x.npy") == Path("x.npy")
+    ((0.5, -1.0, 2.0), True)
+
+    Raises:
+        ConfigError: ``"cannot read the input '…': …"``.
+    """
+    text = text.strip()
+    if text.endswith(".npy"):
+        return Path(text)
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError as e:
+        raise ConfigError(f"cannot read the input {text!r}: {e}") from None
+
+
+# -- output ---------------------------------------------------------------------------------------
 
 
 def _emit(result: dict, as_json: bool, table: str) -> None:
@@ -44,57 +169,64 @@ def _fail(err: UmweltError) -> None:
     raise typer.Exit(code=2)
 
 
+_SIM = SimulateConfig  # the options of `simulate` default to its fields
+
+
 @app.command()
 def simulate(
     temperature: Annotated[
         float, typer.Option(help="Gate temperature T ≥ 0 (0 = ReLU; inf ok).")
-    ] = _SIM.temperature,
+    ] = default(_SIM, "temperature"),
     hidden: Annotated[
         str, typer.Option(help="Hidden widths, comma-separated, e.g. 32,32.")
-    ] = ",".join(map(str, _SIM.hidden)),
-    epochs: Annotated[int, typer.Option(help="Training epochs.")] = _SIM.epochs,
-    lr: Annotated[float, typer.Option(help="SGD step size η.")] = _SIM.lr,
-    momentum: Annotated[float, typer.Option(help="SGD momentum in [0, 1).")] = _SIM.momentum,
-    batch_size: Annotated[int, typer.Option(help="Examples per EM iteration.")] = _SIM.batch_size,
+    ] = default(_SIM, "hidden"),
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = default(_SIM, "epochs"),
+    lr: Annotated[float, typer.Option(help="SGD step size η.")] = default(_SIM, "lr"),
+    momentum: Annotated[float, typer.Option(help="SGD momentum in [0, 1).")] = default(
+        _SIM, "momentum"
+    ),
+    batch_size: Annotated[int, typer.Option(help="Examples per EM iteration.")] = default(
+        _SIM, "batch_size"
+    ),
     samples: Annotated[
         int, typer.Option(help="Monte Carlo gate draws per example at evaluation.")
-    ] = _SIM.samples,
+    ] = default(_SIM, "samples"),
     dataset: Annotated[
         str,
         typer.Option(
             help="digits (default, embedded), random-labels, teacher, hidden-manifold; "
             "knobs as name:key=value,... e.g. hidden-manifold:n=1000,D=8."
         ),
-    ] = _SIM.dataset,
-    loss: Annotated[str, typer.Option(help="hinge or logistic.")] = _SIM.loss,
-    seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = _SIM.seed,
-    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = _SIM.device,
-    dtype: Annotated[str, typer.Option(help="float32 or float64.")] = _SIM.dtype,
+    ] = default(_SIM, "dataset"),
+    loss: Annotated[str, typer.Option(help="hinge or logistic.")] = default(_SIM, "loss"),
+    seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = default(_SIM, "seed"),
+    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = default(_SIM, "device"),
+    dtype: Annotated[str, typer.Option(help="float32 or float64.")] = default(_SIM, "dtype"),
     out: Annotated[
         Path | None, typer.Option(help="New run directory (default runs/simulate-<time>).")
-    ] = None,
+    ] = None,  # the field's (a literal for a path: ruff B008); tests/test_cli.py checks
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or table.")] = False,
 ) -> None:
     """Train a net at temperature T by EM and its ReLU twin side by side; write a run directory."""
-    from sim.simulate import run
+    from sim.simulate import prepare, run
 
-    cfg = SimulateConfig(
-        temperature=temperature,
-        hidden=hidden,
-        epochs=epochs,
-        lr=lr,
-        momentum=momentum,
-        batch_size=batch_size,
-        samples=samples,
-        dataset=dataset,
-        loss=loss,
-        seed=seed,
-        device=device,
-        dtype=dtype,
-        out=out,
-    )
     try:
-        cfg = cfg.validated()
+        cfg = SimulateConfig(
+            temperature=temperature,
+            hidden=parse_widths(hidden, "hidden widths"),
+            epochs=epochs,
+            lr=lr,
+            momentum=momentum,
+            batch_size=batch_size,
+            samples=samples,
+            dataset=dataset,
+            loss=loss,
+            seed=seed,
+            device=device,
+            dtype=dtype,
+            out=out,
+        )
+        cfg = prepare(cfg)  # values and the run directory, before anything is drawn or written
         if quiet:
             result = run(cfg)
         else:
@@ -111,25 +243,40 @@ def simulate(
     typer.echo(f"run directory: {result.run_dir}")
 
 
+_EX = ExactConfig  # the options of `exact` default to its fields
+
+
 @app.command()
 def exact(
-    widths: Annotated[str, typer.Option(help="Layer widths, input first, output 1.")] = "3,4,3,1",
-    temperature: Annotated[float, typer.Option(help="Gate temperature T ≥ 0.")] = 1.0,
-    inputs: Annotated[int, typer.Option(help="Number of standard-normal inputs.")] = 4,
-    samples: Annotated[int, typer.Option(help="Monte Carlo draws to compare (0: none).")] = 10_000,
-    seed: Annotated[int, typer.Option(help="Seed of weights, inputs and draws.")] = 0,
+    widths: Annotated[str, typer.Option(help="Layer widths, input first, output 1.")] = default(
+        _EX, "widths"
+    ),
+    temperature: Annotated[float, typer.Option(help="Gate temperature T ≥ 0.")] = default(
+        _EX, "temperature"
+    ),
+    inputs: Annotated[int, typer.Option(help="Number of standard-normal inputs.")] = default(
+        _EX, "inputs"
+    ),
+    samples: Annotated[int, typer.Option(help="Monte Carlo draws to compare (0: none).")] = default(
+        _EX, "samples"
+    ),
+    seed: Annotated[int, typer.Option(help="Seed of weights, inputs and draws.")] = default(
+        _EX, "seed"
+    ),
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Exact gate marginals and output moments of a tiny net, beside Monte Carlo estimates."""
-
-    from sim.exact import ExactConfig
     from sim.exact import run as run_exact
 
-    cfg = ExactConfig(
-        widths=widths, temperature=temperature, inputs=inputs, samples=samples, seed=seed
-    )
     try:
-        result = run_exact(cfg)
+        cfg = ExactConfig(
+            widths=parse_widths(widths),
+            temperature=temperature,
+            inputs=inputs,
+            samples=samples,
+            seed=seed,
+        )
+        result = run_exact(cfg)  # validates cfg, once
     except UmweltError as err:
         _fail(err)
     _emit(result, as_json, "exact_table")
@@ -152,21 +299,21 @@ def bench(
         importlib.import_module(f"sim.benchmarks.{name}").run(quick=quick)
 
 
-_TR = TrainConfig()  # the option defaults of `train` are the driver's defaults
-
-
-def _opt(help: str, default) -> str:
-    return f"{help} (default: {default})"
+_TR = TrainConfig  # the options of `train` are None when not given; their help shows its fields
+_PAPER = ",".join(map(str, PAPER_OBSERVE_AT))
 
 
 @app.command()
 def train(
     model: Annotated[
         str | None,
-        typer.Option(help=_opt("vgg11, vgg12, vgg13, vgg16, or mlp:<hidden widths>.", _TR.model)),
+        typer.Option(
+            help=with_default("vgg11, vgg12, vgg13, vgg16, or mlp:<hidden widths>.", _TR, "model")
+        ),
     ] = None,
     width: Annotated[
-        float | None, typer.Option(help=_opt("Width multiplier of every layer.", _TR.width))
+        float | None,
+        typer.Option(help=with_default("Width multiplier of every layer.", _TR, "width")),
     ] = None,
     dataset: Annotated[
         str | None,
@@ -190,44 +337,66 @@ def train(
         float | None, typer.Option(help="Fraction of training labels replaced at random.")
     ] = None,
     temperature: Annotated[
-        float | None, typer.Option(help=_opt("Gate temperature T ≥ 0 (0 = ReLU).", _TR.temperature))
+        float | None,
+        typer.Option(help=with_default("Gate temperature T ≥ 0 (0 = ReLU).", _TR, "temperature")),
     ] = None,
     gate_mode: Annotated[
-        str | None, typer.Option(help=_opt("sample (EM), mean or relu.", _TR.gate_mode))
+        str | None, typer.Option(help=with_default("sample (EM), mean or relu.", _TR, "gate_mode"))
     ] = None,
-    loss: Annotated[str | None, typer.Option(help=_opt("hinge or logistic.", _TR.loss))] = None,
-    epochs: Annotated[int | None, typer.Option(help=_opt("Training epochs.", _TR.epochs))] = None,
-    lr: Annotated[float | None, typer.Option(help=_opt("SGD step size η.", _TR.lr))] = None,
+    loss: Annotated[
+        str | None, typer.Option(help=with_default("hinge or logistic.", _TR, "loss"))
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help=with_default("Training epochs.", _TR, "epochs"))
+    ] = None,
+    lr: Annotated[
+        float | None, typer.Option(help=with_default("SGD step size η.", _TR, "lr"))
+    ] = None,
     momentum: Annotated[
-        float | None, typer.Option(help=_opt("SGD momentum in [0, 1).", _TR.momentum))
+        float | None, typer.Option(help=with_default("SGD momentum in [0, 1).", _TR, "momentum"))
     ] = None,
     batch_size: Annotated[
         int | None,
-        typer.Option(help=_opt("Global minibatch (split over processes).", _TR.batch_size)),
+        typer.Option(
+            help=with_default("Global minibatch (split over processes).", _TR, "batch_size")
+        ),
     ] = None,
     gain: Annotated[
-        float | None, typer.Option(help=_opt("He gain of the initialization.", "√2"))
+        float | None,
+        typer.Option(help=with_default("He gain of the initialization.", _TR, "gain", shown="√2")),
     ] = None,
-    seed: Annotated[int | None, typer.Option(help=_opt("Seed of every draw.", _TR.seed))] = None,
+    seed: Annotated[
+        int | None, typer.Option(help=with_default("Seed of every draw.", _TR, "seed"))
+    ] = None,
     device: Annotated[
         str | None,
-        typer.Option(help=_opt("cpu, cuda, cuda:N (torchrun: cuda:LOCAL_RANK).", _TR.device)),
+        typer.Option(
+            help=with_default("cpu, cuda, cuda:N (torchrun: cuda:LOCAL_RANK).", _TR, "device")
+        ),
     ] = None,
-    dtype: Annotated[str | None, typer.Option(help=_opt("float32 or float64.", _TR.dtype))] = None,
+    dtype: Annotated[
+        str | None, typer.Option(help=with_default("float32 or float64.", _TR, "dtype"))
+    ] = None,
     observe_at: Annotated[
         str | None,
         typer.Option(
             help="Epochs to record observables at, comma-separated (default: "
-            "0,10,20,30,40,100,160,200,260,300 up to --epochs, and the last epoch)."
+            f"{_PAPER} up to --epochs, and the last epoch)."
         ),
     ] = None,
     checkpoint_every: Annotated[
         int | None,
-        typer.Option(help=_opt("Also checkpoint every K steps (0: at epoch ends).", 0)),
+        typer.Option(
+            help=with_default(
+                "Also checkpoint every K steps (0: at epoch ends).", _TR, "checkpoint_every"
+            )
+        ),
     ] = None,
     eval_batch_size: Annotated[
         int | None,
-        typer.Option(help=_opt("Batch of the full-data measurements.", _TR.eval_batch_size)),
+        typer.Option(
+            help=with_default("Batch of the full-data measurements.", _TR, "eval_batch_size")
+        ),
     ] = None,
     stop_at_zero_loss: Annotated[
         bool | None,
@@ -270,7 +439,7 @@ def train(
 
     from sim.distributed import env_world
     from sim.runs import parse_settings
-    from sim.train import resume_config, run
+    from sim.train import prepare, resume_config, run
 
     given = {
         "model": model,
@@ -291,11 +460,9 @@ def train(
         "seed": seed,
         "device": device,
         "dtype": dtype,
-        "observe_at": observe_at,
         "checkpoint_every": checkpoint_every,
         "eval_batch_size": eval_batch_size,
         "stop_at_zero_loss": stop_at_zero_loss,
-        "hessian_at": hessian_at,
         "out": out,
     }
     given = {k: v for k, v in given.items() if v is not None}
@@ -307,15 +474,19 @@ def train(
         if kill_after_steps is not None and steps >= kill_after_steps:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    try:
-        settings = parse_settings(hessian_settings)  # strings are parsed here, at the edge
+    try:  # text is parsed here, at the edge
+        if observe_at is not None:
+            given["observe_at"] = parse_epochs(observe_at, "observe-at")
+        if hessian_at is not None:
+            given["hessian_at"] = parse_epochs(hessian_at, "hessian-at")
+        settings = parse_settings(hessian_settings)
         if settings is not None:
             given["hessian"] = settings
         world = env_world()
         if resume is not None:
-            cfg = resume_config(resume, given)
+            cfg = resume_config(resume, given)  # prepared to resume: run() takes it as is
         else:
-            cfg = TrainConfig(**given).validated()
+            cfg = prepare(TrainConfig(**given))  # values and filesystem, nothing written yet
         kw = {"resume": resume is not None, "figures": figures}
         if cfg.hessian_at:
             from sim.hessian import record_epoch
@@ -369,98 +540,106 @@ def plot(
         typer.echo(str(p))
 
 
+_CI = CircuitsConfig  # the options of `circuits` default to its fields
+
+
 @app.command()
 def circuits(
     widths: Annotated[
-        str | None, typer.Option(help="MLP widths, input first, output 1 (default 16,32,32,1).")
-    ] = None,
+        str | None,
+        typer.Option(
+            help="MLP widths, input first, output 1 (default "
+            + ",".join(map(str, DEFAULT_WIDTHS))
+            + ")."
+        ),
+    ] = default(_CI, "widths"),
     checkpoint: Annotated[
         Path | None,
         typer.Option(help="A run directory of `umwelt simulate` (or `umwelt train`)."),
-    ] = None,
+    ] = None,  # the field's (a literal for a path: ruff B008); tests/test_cli.py checks
     which: Annotated[
         str,
         typer.Option(help="Checkpoint: init, finite_T or relu (simulate); init, last or an epoch."),
-    ] = "finite_T",
+    ] = default(_CI, "which"),
     model: Annotated[
         str | None,
         typer.Option(help="A conv net: tiny-conv, or a VGG preset (vgg11, ...) at --width."),
-    ] = None,
-    width: Annotated[str, typer.Option(help="VGG width multiplier, e.g. 1/32.")] = "1/32",
+    ] = default(_CI, "model"),
+    width: Annotated[str, typer.Option(help="VGG width multiplier, e.g. 1/32.")] = default(
+        _CI, "width"
+    ),
     graph: Annotated[
         Path | None,
         typer.Option(help='A circuit graph as JSON: {"edges": [[["x",0],[1,0],w], ...]}.'),
-    ] = None,
+    ] = None,  # the field's (a literal for a path: ruff B008); tests/test_cli.py checks
     x: Annotated[
         str | None, typer.Option("--x", help="One input: comma-separated values or a .npy file.")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of weights, inputs, gates and samples.")] = 0,
-    inputs: Annotated[int, typer.Option(help="Number of inputs.")] = 4,
+    ] = default(_CI, "x"),
+    seed: Annotated[
+        int, typer.Option(help="Seed of weights, inputs, gates and samples.")
+    ] = default(_CI, "seed"),
+    inputs: Annotated[int, typer.Option(help="Number of inputs.")] = default(_CI, "inputs"),
     samples: Annotated[
         int, typer.Option(help="Uniformly sampled circuits per order (ψ, Ω⁽¹⁾, Ω⁽²⁾).")
-    ] = 10_000,
+    ] = default(_CI, "samples"),
     temperature: Annotated[
         float, typer.Option(help="Gate temperature T ≥ 0 (0: ReLU gates; else sampled).")
-    ] = 0.0,
+    ] = default(_CI, "temperature"),
     pool: Annotated[
         str, typer.Option(help="Max-pooling in conv circuits: select (winner only) or gate.")
-    ] = "select",
+    ] = default(_CI, "pool"),
     force_enumerate: Annotated[
         bool,
         typer.Option("--enumerate", help="Enumerate every circuit; refuse beyond --max-circuits."),
-    ] = False,
+    ] = default(_CI, "force_enumerate"),
     max_circuits: Annotated[
         int, typer.Option(help="Memory budget: enumerate when inputs × circuits ≤ this.")
-    ] = 2**22,
-    checks: Annotated[int, typer.Option(help="Hessian entries checked against autograd.")] = 64,
+    ] = default(_CI, "max_circuits"),
+    checks: Annotated[
+        int, typer.Option(help="Hessian entries checked against autograd.")
+    ] = default(_CI, "checks"),
     circuit: Annotated[
         int | None, typer.Option(help="Show the circuit of this index (first input).")
-    ] = None,
+    ] = default(_CI, "circuit"),
     moments: Annotated[
         bool, typer.Option("--moments", help="Also the assembly moments at init (eq. 20).")
-    ] = False,
+    ] = default(_CI, "moments"),
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     out: Annotated[
         Path | None, typer.Option(help="Write the fig. 3b histograms (PNG) and circuits.json.")
-    ] = None,
+    ] = None,  # the field's (a literal for a path: ruff B008); tests/test_cli.py checks
 ) -> None:
     """Basis circuits of a net: verify Σψ = f and its derivatives, measure circuit symmetry."""
-
-    from sim.circuits import CircuitsConfig
     from sim.circuits import run as run_circuits
 
-    cfg = CircuitsConfig(
-        widths=widths,
-        checkpoint=checkpoint,
-        which=which,
-        model=model,
-        width=width,
-        graph=graph,
-        x=x,
-        seed=seed,
-        inputs=inputs,
-        samples=samples,
-        temperature=temperature,
-        pool=pool,
-        force_enumerate=force_enumerate,
-        max_circuits=max_circuits,
-        checks=checks,
-        circuit=circuit,
-        moments=moments,
-        out=out,
-    )
     try:
-        result = run_circuits(cfg)
+        cfg = CircuitsConfig(
+            widths=None if widths is None else parse_widths(widths),
+            checkpoint=checkpoint,
+            which=which,
+            model=model,
+            width=parse_fraction(width),
+            graph=graph,
+            x=None if x is None else parse_input(x),
+            seed=seed,
+            inputs=inputs,
+            samples=samples,
+            temperature=temperature,
+            pool=pool,
+            force_enumerate=force_enumerate,
+            max_circuits=max_circuits,
+            checks=checks,
+            circuit=circuit,
+            moments=moments,
+            out=out,
+        )
+        result = run_circuits(cfg)  # validates cfg, once
     except UmweltError as err:
         _fail(err)
     _emit(result, as_json, "circuits_table")
 
 
-def _hessian_default(name: str):
-    """A default of :class:`sim.hessian.HessianConfig` (the options' defaults are the driver's)."""
-    from sim.hessian import HessianConfig
-
-    return getattr(HessianConfig(), name)
+_HE = HessianConfig  # the options of `hessian` default to its fields
 
 
 @app.command()
@@ -474,71 +653,71 @@ def hessian(
             help="Epochs to analyse, comma-separated (default: every checkpoint; a simulate run "
             "has 0 = init.pt and its last epoch)."
         ),
-    ] = None,
+    ] = default(_HE, "epochs"),
     net: Annotated[
         str, typer.Option(help="Simulate runs: finite_T (the net at T) or relu (its twin).")
-    ] = _hessian_default("net"),
+    ] = default(_HE, "net"),
     examples: Annotated[
         int | None,
         typer.Option(help="A fixed, seeded set of this many training examples (default all)."),
-    ] = None,
-    batch_size: Annotated[
-        int, typer.Option(help="Examples per batch of a product.")
-    ] = _hessian_default("batch_size"),
+    ] = default(_HE, "examples"),
+    batch_size: Annotated[int, typer.Option(help="Examples per batch of a product.")] = default(
+        _HE, "batch_size"
+    ),
     lanczos_steps: Annotated[
         int | None, typer.Option(help="SLQ Lanczos steps k ≤ N (default min(80, N)).")
-    ] = None,
+    ] = default(_HE, "lanczos_steps"),
     start_vectors: Annotated[
         int, typer.Option(help="SLQ start vectors (bootstrapped for the bands).")
-    ] = _hessian_default("start_vectors"),
+    ] = default(_HE, "start_vectors"),
     reorth: Annotated[
         str, typer.Option(help="Re-orthogonalization: full (k×N memory) or none (3×N).")
-    ] = _hessian_default("reorth"),
+    ] = default(_HE, "reorth"),
     extremes: Annotated[
         str, typer.Option(help="Extreme eigenvalues by lanczos or eigsh.")
-    ] = _hessian_default("extremes"),
+    ] = default(_HE, "extremes"),
     extreme_steps: Annotated[
         int | None, typer.Option(help="Lanczos steps of the extremes (default min(80, N)).")
-    ] = None,
+    ] = default(_HE, "extreme_steps"),
     entries: Annotated[
         int | None,
         typer.Option(
             "--entries",
             help="Sampled entries K (default min(1000, admissible); 0: no entry statistics).",
         ),
-    ] = None,
+    ] = default(_HE, "entries"),
     entry_columns: Annotated[
         int | None,
         typer.Option(help="Columns the entries lie in (cost: one pass per column; 0: uniform)."),
-    ] = _hessian_default("entry_columns"),
+    ] = default(_HE, "entry_columns"),
     bootstrap: Annotated[
         int, typer.Option(help="Bootstrap resamples of the examples (entries), ≥ 20.")
-    ] = _hessian_default("bootstrap"),
+    ] = default(_HE, "bootstrap"),
     grid_bound: Annotated[
         float | None,
         typer.Option(help="Density grid [-b, b] (default 1.5 × the largest |λ| analysed)."),
-    ] = None,
-    grid_points: Annotated[
-        int, typer.Option(help="Points of the density grid.")
-    ] = _hessian_default("grid_points"),
+    ] = default(_HE, "grid_bound"),
+    grid_points: Annotated[int, typer.Option(help="Points of the density grid.")] = default(
+        _HE, "grid_points"
+    ),
     smoothing: Annotated[
         float, typer.Option(help="Density smoothing width in the symmetric-log coordinate.")
-    ] = _hessian_default("smoothing"),
-    seed: Annotated[
-        int, typer.Option(help="Seed of subset, gates, vectors, entries.")
-    ] = _hessian_default("seed"),
+    ] = default(_HE, "smoothing"),
+    seed: Annotated[int, typer.Option(help="Seed of subset, gates, vectors, entries.")] = default(
+        _HE, "seed"
+    ),
     device: Annotated[
         str, typer.Option(help="cpu, cuda, cuda:N (torchrun: cuda:LOCAL_RANK).")
-    ] = _hessian_default("device"),
+    ] = default(_HE, "device"),
     dtype: Annotated[
         str, typer.Option(help="float32, float64 or auto (float64 up to 10⁶ parameters).")
-    ] = _hessian_default("dtype"),
+    ] = default(_HE, "dtype"),
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Replace the run's earlier Hessian results.")
-    ] = False,
+    ] = default(_HE, "fresh"),
     figures: Annotated[
         bool, typer.Option("--figures/--no-figures", help="Write figures/hessian_*.png.")
-    ] = True,
+    ] = default(_HE, "figures"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars or table.")] = False,
 ) -> None:
@@ -550,43 +729,41 @@ def hessian(
     import json
 
     from sim.distributed import env_world
-    from sim.hessian import HessianConfig
     from sim.hessian import run as run_hessian
     from sim.runs.hessian import hessian_dirname
 
-    cfg = HessianConfig(
-        run=run_dir,
-        epochs=epochs,
-        net=net,
-        examples=examples,
-        batch_size=batch_size,
-        lanczos_steps=lanczos_steps,
-        start_vectors=start_vectors,
-        reorth=reorth,
-        extremes=extremes,
-        extreme_steps=extreme_steps,
-        entries=entries,
-        entry_columns=entry_columns or None,
-        bootstrap=bootstrap,
-        grid_bound=grid_bound,
-        grid_points=grid_points,
-        smoothing=smoothing,
-        seed=seed,
-        device=device,
-        dtype=dtype,
-        fresh=fresh,
-        figures=figures,
-    )
     try:
+        cfg = HessianConfig(
+            run=run_dir,
+            epochs=None if epochs is None else parse_epochs(epochs, "epochs", items="integers"),
+            net=net,
+            examples=examples,
+            batch_size=batch_size,
+            lanczos_steps=lanczos_steps,
+            start_vectors=start_vectors,
+            reorth=reorth,
+            extremes=extremes,
+            extreme_steps=extreme_steps,
+            entries=entries,
+            entry_columns=entry_columns or None,
+            bootstrap=bootstrap,
+            grid_bound=grid_bound,
+            grid_points=grid_points,
+            smoothing=smoothing,
+            seed=seed,
+            device=device,
+            dtype=dtype,
+            fresh=fresh,
+            figures=figures,
+        )
         world = env_world()
-        cfg = cfg.validated()
-        out = cfg.run / hessian_dirname(cfg.net)
+        out = run_dir / hessian_dirname(net)
         if quiet or not world.is_main:
-            rows = run_hessian(cfg)
+            rows = run_hessian(cfg)  # validates cfg (and reads the run), once
         else:
             from sim.display import hessian_progress, hessian_table
 
-            with hessian_progress(f"hessian {cfg.run.name}") as bar:
+            with hessian_progress(f"hessian {run_dir.name}") as bar:
                 rows = run_hessian(cfg, progress=bar)
             if not as_json:
                 hessian_table(rows)

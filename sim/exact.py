@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from umwelt._checks import check_int, check_real
 from umwelt.errors import ConfigError
-from umwelt.exact import MAX_CONFIGURATIONS, exact_enumeration, monte_carlo, n_configurations
 from umwelt.gates import check_temperature
 from umwelt.network import LayeredNetwork, parse_widths
 
@@ -23,28 +23,36 @@ __all__ = ["ExactConfig", "run"]
 
 @dataclass(frozen=True)
 class ExactConfig:
-    """Settings of ``umwelt exact``."""
+    """Settings of ``umwelt exact``, typed (the CLI parses ``--widths 3,4,3,1``);
+    :func:`run` validates them once."""
 
     widths: tuple[int, ...] = (3, 4, 3, 1)  # input first, output width 1
     temperature: float = 1.0  # gate temperature T
     inputs: int = 4  # standard-normal inputs, one row each
     samples: int = 10_000  # Monte Carlo configurations per input (0: exact only)
     seed: int = 0  # weights from seed, inputs from seed + 1, Monte Carlo from seed + 2
-    limit: int = MAX_CONFIGURATIONS  # refuse more configurations per input than this
+    limit: int | None = None  # refuse more configurations per input (None: MAX_CONFIGURATIONS)
 
     def validated(self) -> ExactConfig:
-        """A normalized copy, or :class:`ConfigError` naming the first bad value."""
-        for name in ("inputs", "samples", "seed", "limit"):
-            v = getattr(self, name)
-            low = 1 if name in ("inputs", "limit") else 0
-            if isinstance(v, bool) or not isinstance(v, int) or v < low:
-                raise ConfigError(f"{name} must be an integer ≥ {low}, got {v!r}")
-        if self.samples == 1:
+        """A normalized copy, or :class:`ConfigError` naming the first bad value (pure)."""
+        from umwelt.exact import MAX_CONFIGURATIONS
+
+        inputs = check_int("inputs", self.inputs, 1)
+        samples = check_int("samples", self.samples, 0)
+        seed = check_int("seed", self.seed, 0)
+        limit = MAX_CONFIGURATIONS if self.limit is None else check_int("limit", self.limit, 1)
+        if samples == 1:
             raise ConfigError("samples must be 0 (exact only) or at least 2, got 1")
+        if isinstance(self.widths, str):
+            raise ConfigError(f"widths must be a tuple of integers, got {self.widths!r}")
         return replace(
             self,
             widths=parse_widths(self.widths),
-            temperature=check_temperature(self.temperature),
+            temperature=check_temperature(check_real("temperature", self.temperature)),
+            inputs=inputs,
+            samples=samples,
+            seed=seed,
+            limit=limit,
         )
 
 
@@ -62,6 +70,8 @@ def run(cfg: ExactConfig) -> dict:
         EnumerationLimitError: when the network has more configurations than ``cfg.limit``.
         ConfigError: for any other bad setting.
     """
+    from umwelt.exact import exact_enumeration, monte_carlo, n_configurations
+
     cfg = cfg.validated()
     net = LayeredNetwork.he_normal(cfg.widths, seed=cfg.seed)
     x = np.random.default_rng(cfg.seed + 1).normal(size=(cfg.inputs, net.widths[0]))

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ from sim.runs import io
 from sim.runs.simulate import SimulateConfig, build_net, load_data
 from umwelt.seeds import streams
 
-__all__ = ["SimulateConfig", "SimulateResult", "run"]
+__all__ = ["SimulateConfig", "SimulateResult", "prepare", "run"]
 
 
 @dataclass
@@ -96,6 +96,24 @@ def _correct(f, y):
     return f * y > 0
 
 
+def prepare(cfg: SimulateConfig) -> SimulateConfig:
+    """``cfg`` validated, with its run directory checked: the one step before a run writes.
+
+    Validates the values (:meth:`SimulateConfig.validated`, pure), then looks at the disk:
+    ``out`` (default ``runs/simulate-<time>``) must be a new or empty directory; nothing is
+    created. :func:`run` calls it; a config it returned is taken as is, so the CLI calls it
+    first, to fail before it draws anything, and every setting is checked once.
+
+    Raises:
+        ConfigError: naming the first bad value, or the unusable run directory.
+    """
+    if "prepared" in cfg.marks:
+        return cfg
+    cfg = cfg.validated()
+    out = io.check_out_dir(cfg.out if cfg.out is not None else io.default_run_dir("simulate"))
+    return replace(cfg, out=out).marked("prepared")
+
+
 def run(
     cfg: SimulateConfig,
     *,
@@ -104,7 +122,8 @@ def run(
     """Train the finite-T net and its ReLU twin side by side and write the run directory.
 
     Args:
-        cfg: the settings; validated here before anything is created.
+        cfg: the settings; validated and its run directory checked here (:func:`prepare`)
+            before anything is created, unless ``cfg`` is :func:`prepare`'s result.
         on_epoch: called with each metrics row as soon as it exists (progress display).
 
     Returns:
@@ -126,7 +145,7 @@ def run(
     from umwelt.nn.device import resolve_device, resolve_dtype
     from umwelt.nn.train import get_loss
 
-    cfg = cfg.validated()
+    cfg = prepare(cfg)
     data = load_data(cfg)  # flattened: an MLP sees images as vectors
     device, dtype = resolve_device(cfg.device), resolve_dtype(cfg.dtype)
     widths = (data.dim, *cfg.hidden, 1)

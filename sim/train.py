@@ -76,6 +76,7 @@ from sim.runs.train import (
     load_data,
     model_checkpoint,
     observation_file,
+    resolve_dataset,
     write_observation,
 )
 from umwelt.errors import ConfigError
@@ -87,6 +88,7 @@ __all__ = [
     "HessianSettings",
     "TrainConfig",
     "TrainResult",
+    "prepare",
     "resume_config",
     "run",
     "seeds",
@@ -95,29 +97,56 @@ __all__ = [
 _FORMAT = 2  # 2: gate noise and evaluation draws from umwelt.nn.GateNoise
 
 
+def prepare(cfg: TrainConfig, *, resume: bool = False) -> TrainConfig:
+    """``cfg`` validated, with the filesystem checked: the one step before a run writes.
+
+    Validates the values (:meth:`TrainConfig.validated`, pure), then looks at the disk: ``out``
+    (default ``runs/train-<time>``) must be a new or empty directory — or, for ``resume``, a
+    run with its checkpoint — and a dataset path becomes absolute (the run resumes from
+    anywhere). Nothing is created. :func:`run` calls it; a config it returned (or
+    :func:`resume_config` did) is taken as is, so the CLI calls it first, to fail before it
+    draws anything, and every setting is checked once.
+
+    Raises:
+        ConfigError: naming the first bad value, or the unusable run directory.
+    """
+    mark = "prepared to resume" if resume else "prepared"
+    if mark in cfg.marks:
+        return cfg
+    cfg = cfg.validated()
+    out = cfg.out if cfg.out is not None else io.default_run_dir("train")
+    if resume:
+        check_resumable(out)
+    else:
+        out = io.check_out_dir(out)
+    return replace(cfg, out=out, dataset=resolve_dataset(cfg.dataset)).marked(mark)
+
+
 def resume_config(run_dir: Path | str, given: dict[str, Any] | None = None) -> TrainConfig:
     """The configuration of the run in ``run_dir``, checked against options given again.
 
     Args:
         run_dir: the run directory to resume.
-        given: options passed now (``{field: value}``, unset ones left out). Each must equal
-            the run's own (after normalization); ``out``, if given, must be ``run_dir``.
+        given: options passed now (``{field: value}``, typed; unset ones left out). Each must
+            equal the run's own (after normalization: each is validated in the run's
+            configuration, values only); ``out``, if given, must be ``run_dir``.
 
     Returns:
-        the run's validated :class:`TrainConfig` with ``out = run_dir``.
+        the run's validated :class:`TrainConfig` with ``out = run_dir``, prepared
+        (:func:`prepare`) to resume: :func:`run` takes it as is.
 
     Raises:
         ConfigError: when ``run_dir`` is not a resumable run, or naming the first option whose
             value differs from the run's ``config.json``.
     """
     run_dir = Path(run_dir)
-    check_resumable(run_dir)
+    check_resumable(run_dir)  # the filesystem, once
     try:
         stored = json.loads((run_dir / "config.json").read_text())
         base = replace(TrainConfig.from_json(stored), out=run_dir)
     except (ValueError, TypeError, ConfigError) as e:
         raise ConfigError(f"--resume {str(run_dir)!r}: unreadable config.json ({e})") from None
-    base = base.validated(resume=True)
+    base = base.validated()  # its dataset is as the run resolved it (absolute for a path)
     for key, value in (given or {}).items():
         if key == "out":
             if value is not None and Path(value).resolve() != run_dir.resolve():
@@ -127,14 +156,16 @@ def resume_config(run_dir: Path | str, given: dict[str, Any] | None = None) -> T
             continue
         if key not in {f.name for f in fields(TrainConfig)}:
             raise ConfigError(f"unknown option {key!r}")
-        new = getattr(replace(base, **{key: value}).validated(resume=True), key)
+        new = getattr(replace(base, **{key: value}).validated(), key)
+        if key == "dataset":
+            new = resolve_dataset(new)  # a relative path given again names the same data
         old = getattr(base, key)
         if new != old:
             raise ConfigError(
                 f"--resume {str(run_dir)!r}: {key} = {new!r} differs from the run's "
                 f"{key} = {old!r} (config.json); resume with the run's settings or start a new run"
             )
-    return base
+    return base.marked("prepared to resume")
 
 
 def seeds(seed: int, rank: int = 0) -> dict[str, int]:
@@ -417,8 +448,9 @@ def run(
     """Train, measure and observe; write (or continue) the run directory.
 
     Args:
-        cfg: the settings; validated here before anything is created. For ``resume``, build
-            it with :func:`resume_config`.
+        cfg: the settings; validated and the filesystem checked here (:func:`prepare`)
+            before anything is created, unless ``cfg`` is :func:`prepare`'s result. For
+            ``resume``, build it with :func:`resume_config`.
         resume: continue the run in ``cfg.out`` from its last checkpoint.
         on_epoch: called with each metrics row (on every rank) as soon as it exists.
         on_step: called after every optimizer step with ``{epoch, step, steps, loss}``, after
@@ -440,7 +472,7 @@ def run(
     """
     from sim import distributed
 
-    cfg = cfg.validated(resume=resume)
+    cfg = prepare(cfg, resume=resume)
     if cfg.hessian_at and analyse_hessian is None:
         raise ConfigError(
             f"hessian_at = {cfg.hessian_at} needs the Hessian analysis: pass "

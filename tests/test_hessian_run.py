@@ -304,7 +304,7 @@ def test_config_errors_name_the_value(train_run):
     with pytest.raises(ConfigError, match="grid margin must be ≥ 1"):
         HessianConfig(run=train_run, grid_margin=0.5).validated()
     with pytest.raises(ConfigError, match="hessian-at epoch 9 is outside"):
-        TrainConfig(dataset=DATA, epochs=2, hessian_at="0,9", out=train_run / "new").validated()
+        TrainConfig(dataset=DATA, epochs=2, hessian_at=(0, 9), out=train_run / "new").validated()
 
 
 def test_record_epoch_warns_instead_of_stopping_the_training(train_run):

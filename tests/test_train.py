@@ -268,7 +268,7 @@ def test_observe_at_default_is_the_papers_clipped_plus_the_last():
     assert TrainConfig(dataset="digits", epochs=300).validated().observe_at == PAPER_OBSERVE_AT
     assert TrainConfig(dataset="digits", epochs=35).validated().observe_at == (0, 10, 20, 30, 35)
     assert TrainConfig(dataset="digits", epochs=0).validated().observe_at == (0,)
-    assert TrainConfig(dataset="digits", observe_at="5, 1,1").validated().observe_at == (1, 5)
+    assert TrainConfig(dataset="digits", observe_at=(5, 1, 1)).validated().observe_at == (1, 5)
 
 
 def test_resume_refuses_changed_data_and_a_second_out(hot_run, tmp_path):

@@ -15,11 +15,22 @@ dataset facts and versions).
 Demo(temperature=inf, hidden=(3, 4))
 >>> Demo(float("inf"), (3,)).to_json()
 {'temperature': 'inf', 'hidden': [3]}
+
+A config also carries *marks*: the steps it passed (``"validated"``, a driver's ``"prepared"``),
+so that a driver's ``run(cfg)`` takes a config the CLI already checked as is instead of checking
+it again. Marks live on the instance, not in its fields: equality, ``asdict`` and
+:meth:`~JsonConfig.to_json` ignore them, and a changed copy (:func:`dataclasses.replace`) has
+none.
+
+>>> d = Demo().marked("validated")
+>>> d.marks, dataclasses.replace(d, hidden=(5,)).marks, d == Demo()
+(frozenset({'validated'}), frozenset(), True)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from pathlib import Path
@@ -28,11 +39,24 @@ from typing import Any, Self
 from sim.runs.io import to_jsonable
 from umwelt.errors import ConfigError
 
-__all__ = ["JsonConfig"]
+__all__ = ["JsonConfig", "check_path"]
 
 
 class JsonConfig:
-    """Mixin of a frozen dataclass: :meth:`to_json` and :meth:`from_json`, typed by annotation."""
+    """Mixin of a frozen dataclass: :meth:`to_json` and :meth:`from_json`, typed by annotation;
+    :meth:`marked` and :attr:`marks`, the steps an instance passed."""
+
+    @property
+    def marks(self) -> frozenset[str]:
+        """The steps this instance passed (see :meth:`marked`)."""
+        return self.__dict__.get("_marks", frozenset())
+
+    def marked(self, mark: str) -> Self:
+        """This instance, marked as having passed ``mark`` (``"validated"``, ...); only the
+        step that checked it marks it. A frozen instance keeps its values, so it keeps its
+        marks; :func:`dataclasses.replace` makes an unmarked copy."""
+        object.__setattr__(self, "_marks", self.marks | {mark})
+        return self
 
     def to_json(self) -> dict[str, Any]:
         """The fields as plain JSON types (nested configs as objects)."""
@@ -59,6 +83,19 @@ class JsonConfig:
                         f" ({e})"
                     ) from None
         return cls(**kw)
+
+
+def check_path(name: str, value: Any) -> Path | None:
+    """``value`` (a path, its string, or ``None``) as a :class:`~pathlib.Path` or ``None``.
+
+    Raises:
+        ConfigError: for anything else, naming it.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str | os.PathLike) and str(value):
+        return Path(value)
+    raise ConfigError(f"{name} must be a path, got {value!r}")
 
 
 def _decode(hint: Any, value: Any) -> Any:

@@ -20,9 +20,8 @@ import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from sim.runs import io
-from sim.runs.codec import JsonConfig
-from umwelt._checks import check_fraction, check_int, check_positive
+from sim.runs.codec import JsonConfig, check_path
+from umwelt._checks import check_fraction, check_int, check_positive, check_real
 from umwelt.errors import ConfigError
 from umwelt.gates import check_temperature
 from umwelt.network import parse_widths
@@ -37,7 +36,8 @@ NETS: tuple[str, ...] = ("finite_T", "relu")
 
 @dataclass(frozen=True)
 class SimulateConfig(JsonConfig):
-    """Every setting of a simulation; :meth:`validated` checks them all before anything runs."""
+    """Every setting of a simulation, typed (the CLI parses text such as ``--hidden 32,32``);
+    :meth:`validated` checks the values, :func:`sim.simulate.prepare` the run directory."""
 
     temperature: float = 0.1  # gate temperature T of the stochastic net (0 = ReLU, inf allowed)
     hidden: tuple[int, ...] = (64, 64)  # hidden widths n_1..n_{L-1}; input and output (1) implied
@@ -52,20 +52,28 @@ class SimulateConfig(JsonConfig):
     seed: int = 0  # the one seed every random draw flows from
     device: str = "cpu"  # "cpu", "cuda", "cuda:N"
     dtype: str = "float32"  # "float32" or "float64"
-    out: Path | None = None  # run directory; default runs/simulate-<time>
+    out: Path | None = None  # run directory; default runs/simulate-<time> (chosen by prepare)
 
     def validated(self) -> SimulateConfig:
-        """A copy with normalized values, or :class:`ConfigError` naming the first bad one."""
+        """A copy with normalized values, or :class:`ConfigError` naming the first bad one.
+
+        Pure: it looks at the values only (the run directory is checked by
+        :func:`sim.simulate.prepare`), and a validated copy returns itself.
+        """
+        if "validated" in self.marks:
+            return self
         from umwelt.nn.device import resolve_device, resolve_dtype
         from umwelt.nn.train import get_loss
 
-        T = check_temperature(self.temperature)
+        T = check_temperature(check_real("temperature", self.temperature))
+        if isinstance(self.hidden, str):
+            raise ConfigError(f"hidden widths must be a tuple of integers, got {self.hidden!r}")
         hidden = parse_widths(self.hidden, what="hidden widths")
-
+        if not isinstance(self.dataset, str) or not self.dataset.strip():
+            raise ConfigError(f"dataset must be a name or a spec, got {self.dataset!r}")
         get_loss(self.loss)
         resolve_device(self.device)
         resolve_dtype(self.dtype)
-        out = io.check_out_dir(self.out or io.default_run_dir("simulate"))
         return replace(
             self,
             temperature=T,
@@ -77,8 +85,8 @@ class SimulateConfig(JsonConfig):
             gain=check_positive("gain", self.gain),
             momentum=check_fraction("momentum", self.momentum),
             seed=check_int("seed", self.seed, 0),
-            out=out,
-        )
+            out=check_path("out", self.out),
+        ).marked("validated")
 
 
 def load_data(cfg: SimulateConfig):

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from sim.runs import io
-from sim.runs.codec import JsonConfig
+from sim.runs.codec import JsonConfig, check_path
 from sim.runs.hessian import HessianSettings, parse_settings
-from umwelt._checks import check_fraction, check_int, check_positive
+from umwelt._checks import check_fraction, check_int, check_positive, check_real
 from umwelt.errors import ConfigError
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "load_data",
     "model_checkpoint",
     "observation_file",
+    "resolve_dataset",
     "write_observation",
 ]
 
@@ -60,7 +61,8 @@ def observation_file(epoch: int) -> str:
 
 @dataclass(frozen=True)
 class TrainConfig(JsonConfig):
-    """Every setting of a training run; :meth:`validated` checks them all before anything runs."""
+    """Every setting of a training run, typed (the CLI parses text such as ``--observe-at
+    0,10,20``); :meth:`validated` checks the values, :func:`sim.train.prepare` the filesystem."""
 
     model: str = "vgg12"  # VGG preset (vgg11, vgg12, vgg13, vgg16) or mlp:<hidden widths>
     width: float = 1.0  # width multiplier of every hidden layer (CPU: 1/8 or 1/4)
@@ -86,7 +88,7 @@ class TrainConfig(JsonConfig):
     stop_at_zero_loss: bool = False  # stop once the training risk is exactly 0 (converged)
     hessian_at: tuple[int, ...] | None = None  # also record the Hessian (sim.hessian) there
     hessian: HessianSettings | None = None  # the settings of those analyses (None: defaults)
-    out: Path | None = None  # run directory; default runs/train-<time>
+    out: Path | None = None  # run directory; default runs/train-<time> (chosen by prepare)
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> TrainConfig:
@@ -96,13 +98,15 @@ class TrainConfig(JsonConfig):
             obj = {**obj, "hessian": parse_settings(obj["hessian_settings"]).to_json()}
         return super().from_json(obj)
 
-    def validated(self, *, resume: bool = False) -> TrainConfig:
+    def validated(self) -> TrainConfig:
         """A copy with normalized values, or :class:`ConfigError` naming the first bad one.
 
-        Args:
-            resume: ``out`` must then be a run directory with a checkpoint; otherwise it must
-                be new or empty. Nothing is created either way.
+        Pure: it looks at the values only — the run directory (new, or resumable) and a
+        dataset path are the filesystem's, checked by :func:`sim.train.prepare` — and a
+        validated copy returns itself.
         """
+        if "validated" in self.marks:
+            return self
         from umwelt.gates import check_temperature
         from umwelt.nn.device import resolve_device, resolve_dtype
         from umwelt.nn.gate import check_mode
@@ -125,12 +129,7 @@ class TrainConfig(JsonConfig):
         )
         noise = self.label_noise
         if noise is not None:
-            try:
-                noise = float(noise)
-            except (TypeError, ValueError):
-                noise = math.nan
-            if not 0.0 <= noise <= 1.0:
-                raise ConfigError(f"label noise must be in [0, 1], got {self.label_noise!r}")
+            noise = check_fraction("label noise", noise, closed_above=True)
         seed = check_int("seed", self.seed, 0)
         epochs = check_int("epochs", self.epochs, 0)
         # --hessian-at epochs are observed too (their checkpoints model_epoch_XXXX.pt must exist)
@@ -153,28 +152,15 @@ class TrainConfig(JsonConfig):
         get_loss(self.loss)
         resolve_device(self.device)
         resolve_dtype(self.dtype)
-        out = Path(self.out or io.default_run_dir("train"))
-        if resume:
-            check_resumable(out)
-        else:
-            out = io.check_out_dir(out)
-        from umwelt.data import DATASETS
-
-        dataset = self.dataset.strip()
-        if (
-            dataset.partition(":")[0].strip() not in DATASETS
-            and Path(dataset).expanduser().exists()
-        ):
-            dataset = str(Path(dataset).expanduser().resolve())  # resumable from anywhere
         return replace(
             self,
             model=self.model.strip(),
-            dataset=dataset,
+            dataset=self.dataset.strip(),
             width=check_positive("width", self.width),
             subset=subset,
             subset_test=subset_test,
             label_noise=noise,
-            temperature=check_temperature(self.temperature),
+            temperature=check_temperature(check_real("temperature", self.temperature)),
             epochs=epochs,
             lr=check_positive("learning rate", self.lr),
             momentum=check_fraction("momentum", self.momentum),
@@ -186,28 +172,44 @@ class TrainConfig(JsonConfig):
             hessian=settings,
             checkpoint_every=check_int("checkpoint every", self.checkpoint_every, 0),
             eval_batch_size=check_int("eval batch size", self.eval_batch_size),
-            out=out,
-        )
+            stop_at_zero_loss=_check_bool("stop at zero loss", self.stop_at_zero_loss),
+            out=check_path("out", self.out),
+        ).marked("validated")
+
+
+def _check_bool(name: str, v: Any) -> bool:
+    if not isinstance(v, bool | np.bool_):
+        raise ConfigError(f"{name} must be True or False, got {v!r}")
+    return bool(v)
 
 
 def _observe_epochs(at: Any, epochs: int, what: str = "observe-at") -> tuple[int, ...]:
-    """The sorted observation epochs: given ones (each in ``[0, epochs]``) or the default."""
+    """The sorted observation epochs: given ones (each in ``[0, epochs]``) or the default.
+
+    ``at`` is a sequence of epochs (the CLI parses ``--observe-at 0,10,20`` into one); text is
+    refused, not parsed.
+    """
     if at is None:
         return tuple(sorted({e for e in PAPER_OBSERVE_AT if e <= epochs} | {epochs}))
-    if isinstance(at, str):
-        items = [s.strip() for s in at.split(",")] if at.strip() else []
-        try:
-            at = [int(s) for s in items]
-        except ValueError:
-            raise ConfigError(f"{what} must be comma-separated epochs, got {at!r}") from None
-    try:
-        at = list(at)
-    except TypeError:
-        raise ConfigError(f"{what} must be a list of epochs, got {at!r}") from None
+    if isinstance(at, str | bytes) or not hasattr(at, "__iter__"):
+        raise ConfigError(f"{what} must be a list of epochs, got {at!r}")
+    at = list(at)
     for e in at:
         if isinstance(e, bool) or not isinstance(e, int | np.integer) or not 0 <= e <= epochs:
             raise ConfigError(f"{what} epoch {e!r} is outside the run's epochs 0..{epochs}")
     return tuple(sorted({int(e) for e in at}))
+
+
+def resolve_dataset(spec: str) -> str:
+    """``spec``, or the absolute path it names when it is an existing path and not a dataset
+    family (``digits``, ``teacher:...``), so that a run resumes from anywhere. Reads the
+    filesystem (only ``exists``)."""
+    from umwelt.data import DATASETS
+
+    spec = spec.strip()
+    if spec.partition(":")[0].strip() not in DATASETS and Path(spec).expanduser().exists():
+        return str(Path(spec).expanduser().resolve())
+    return spec
 
 
 def check_resumable(run_dir: Path) -> None:
