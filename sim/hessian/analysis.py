@@ -251,7 +251,7 @@ def analyse_epoch(op, cfg, *, grid, c, steps, extremes, seeds, stage, loss_name)
     N = op.n
     row: dict[str, Any] = {"n_params": N, "n_examples": op.n_total, "loss": op.risk()}
     row["hvp_mode"] = op.ad  # how the products were taken (changes only round-off)
-    if loss_name == "hinge":
+    if loss_name in ("hinge", "quadratic-hinge"):
         row["active_fraction"] = active_hinge_fraction(op)
 
     k, n_v = steps["lanczos_steps"], cfg.start_vectors
@@ -313,7 +313,7 @@ def analyse_epoch(op, cfg, *, grid, c, steps, extremes, seeds, stage, loss_name)
         "m2_se": summ["m2_se"],
         "beyond_grid": float(weights[np.abs(nodes) > bound].sum()),
     }
-    if loss_name == "hinge":
+    if loss_name in ("hinge", "quadratic-hinge"):  # the latter against its Gauss–Newton part
         hc_total = min(cfg.hinge_coords, N) + (16 if cfg.hinge_coords < N else 0)
         hc_done = [0]
 
@@ -335,6 +335,19 @@ def analyse_epoch(op, cfg, *, grid, c, steps, extremes, seeds, stage, loss_name)
             "hinge_trace_se": hc["trace_se"],
             "hinge_ok": hc["ok"],
         }
+        if "gn_trace" in hc:  # quadratic hinge: diag H = diag G, tr H = tr G
+            row |= {
+                k: hc[k]
+                for k in (
+                    "gn_diag_max_abs",
+                    "gn_trace",
+                    "gn_active",
+                    "circuit_diag_max_abs",
+                    "circuit_diag_rel",
+                    "circuit_trace",
+                    "circuit_trace_se",
+                )
+            }
     arrays: dict[str, Any] = {
         "grid": grid,
         "grid_c": c,

@@ -5,6 +5,11 @@ Each loss exists once, per example: :data:`PER_EXAMPLE_LOSSES` maps a name to
 
 * **hinge** :math:`\ell = \max(0, 1 - y f)` (eq. 12, the theory's loss): :math:`\ell'' = 0`
   almost everywhere, so its Hessian is the traceless circuit part :math:`E[\ell' y \nabla^2 f]`;
+* **quadratic-hinge** :math:`\ell = \tfrac12 \max(0, 1 - y f)^2`, the hinge-like loss of the
+  jamming studies (Geiger, Spigler et al. 2019; THEORY.md §5): zero on satisfied examples
+  (:math:`y f \ge 1`) like the hinge, but :math:`\ell' = -y (1 - y f)` and :math:`\ell'' = y^2 = 1`
+  on the unsatisfied ones, so its Hessian adds a positive semi-definite Gauss–Newton part to the
+  circuit part, :math:`H = E[\ell' y \nabla^2 f] + E[1_\mathrm{unsat} \nabla f \nabla f^\top]`;
 * **logistic** :math:`\ell = \log(1 + e^{-y f})`.
 """
 
@@ -27,6 +32,8 @@ __all__ = [
     "hinge_loss",
     "logistic",
     "logistic_loss",
+    "quadratic_hinge",
+    "quadratic_hinge_loss",
 ]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -46,8 +53,32 @@ def logistic(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return nn.functional.softplus(-y * f)  # (B,)
 
 
+def quadratic_hinge(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    r"""Per-example quadratic hinge :math:`\tfrac12 \max(0, 1 - y_i f_i)^2`; ``f, y``: ``(B,)``.
+
+    With :math:`u_i = 1 - y_i f_i`, an example is unsatisfied (active) iff :math:`u_i > 0`, and
+    there
+
+    .. math::
+        \ell_i = \tfrac12 u_i^2, \qquad \frac{\partial \ell_i}{\partial f_i} = -y_i u_i,
+        \qquad \frac{\partial^2 \ell_i}{\partial f_i^2} = y_i^2 = 1;
+
+    on a satisfied example (:math:`u_i \le 0`, the margin reached) all three vanish, the
+    boundary :math:`u_i = 0` included (autograd's second derivative there is 0, as
+    :math:`\mathrm{relu}'(0) = 0`).
+
+    >>> quadratic_hinge(torch.tensor([2.0, 0.5, -1.0]), torch.tensor([1.0, 1.0, 1.0])).tolist()
+    [0.0, 0.125, 2.0]
+    """
+    return 0.5 * torch.relu(1 - y * f) ** 2  # (B,)
+
+
 #: per-example losses ``(f, y) -> (B,)``
-PER_EXAMPLE_LOSSES: dict[str, LossFn] = {"hinge": hinge, "logistic": logistic}
+PER_EXAMPLE_LOSSES: dict[str, LossFn] = {
+    "hinge": hinge,
+    "logistic": logistic,
+    "quadratic-hinge": quadratic_hinge,
+}
 
 
 def hinge_loss(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -68,8 +99,23 @@ def logistic_loss(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return logistic(f, y).mean()
 
 
+def quadratic_hinge_loss(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    r"""Mean quadratic hinge loss :math:`\frac1B\sum_i \tfrac12 \max(0, 1 - y_i f_i)^2`;
+    ``f, y``: ``(B,)``.
+
+    >>> f, y = torch.tensor([2.0, 0.5, -1.0]), torch.tensor([1.0, 1.0, 1.0])
+    >>> round(quadratic_hinge_loss(f, y).item(), 6)  # (0 + 1/8 + 2) / 3
+    0.708333
+    """
+    return quadratic_hinge(f, y).mean()
+
+
 #: mean losses ``(f, y) -> ()``, the risk of a batch
-LOSSES: dict[str, LossFn] = {"hinge": hinge_loss, "logistic": logistic_loss}
+LOSSES: dict[str, LossFn] = {
+    "hinge": hinge_loss,
+    "logistic": logistic_loss,
+    "quadratic-hinge": quadratic_hinge_loss,
+}
 
 
 def get_loss(name: str) -> LossFn:

@@ -19,8 +19,8 @@ point a saddle) from the frustration phase (nearly positive semi-definite).
 * :mod:`~umwelt.nn.hessian.quadrature` — stochastic Lanczos quadrature on a fixed grid with
   bootstrap error bars, summary statistics;
 * :mod:`~umwelt.nn.hessian.traces` — Hutchinson's trace estimator;
-* :mod:`~umwelt.nn.hessian.checks` — the hinge loss's zero diagonal and trace, spectral
-  symmetry, the fraction of active hinges;
+* :mod:`~umwelt.nn.hessian.checks` — the hinge loss's zero diagonal and trace (the quadratic
+  hinge's: those of its Gauss–Newton part), spectral symmetry, the fraction of active hinges;
 * :mod:`~umwelt.nn.hessian.entries` — sampled entries, per-example contributions, bootstrap
   over examples, correlations, significance, coupling exponents (figs. 6–7);
 * :mod:`~umwelt.nn.hessian.distributed` — the examples sharded over a process group.
@@ -39,9 +39,11 @@ from umwelt.nn.hessian.base import (
 )
 from umwelt.nn.hessian.checks import (
     DIAGONAL_EXACT_LIMIT,
+    GaussNewtonPart,
     HingeCheckWarning,
     active_hinge_fraction,
     diagonal_entries,
+    gauss_newton_part,
     hessian_diagonal,
     hinge_checks,
     spectrum_symmetry_defect,
@@ -90,6 +92,7 @@ __all__ = [
     "DensityBand",
     "EntrySample",
     "EntryStatistics",
+    "GaussNewtonPart",
     "HessianOperator",
     "HingeCheckWarning",
     "LanczosResult",
@@ -107,6 +110,7 @@ __all__ = [
     "entry_statistics",
     "entry_summary",
     "example_bootstrap",
+    "gauss_newton_part",
     "gaussian_density",
     "hessian_diagonal",
     "hinge_checks",

@@ -11,10 +11,17 @@ with :math:`*` a bias-free convolution or linear map, :math:`h_l` a constant (th
 :math:`1[z_l > 0]` at :math:`T = 0` and in ``"relu"`` mode, a stored sample at :math:`T > 0`,
 :math:`1/2` for mean-field gates at :math:`T = \infty`) and ``pool`` a 2×2 max-pooling whose
 choice of maxima is also held fixed. So :math:`f` is multilinear in the weights (THEORY.md §3)
-and, with :math:`c_i = w_i \ell'_i` and :math:`d_i = w_i \ell''_i` (zero for the hinge loss),
+and, with :math:`c_i = w_i \ell'_i` and :math:`d_i = w_i \ell''_i`,
 
 .. math::
     Hv = \sum_i c_i\, \nabla_\theta (J_i v) + d_i\, (J_i v)\, \nabla_\theta f_i .
+
+The first term is the circuit part (zero diagonal, THEORY.md §3), the second the Gauss–Newton
+part. :math:`\ell'` and :math:`\ell''` are taken per example by autograd of the named loss
+(:mod:`~umwelt.nn.losses`). With :math:`u_i = 1 - y_i f_i`: for the hinge :math:`c_i = -w_i y_i`
+on the active examples and :math:`d_i = 0`; for the quadratic hinge :math:`c_i = -w_i y_i u_i`
+and :math:`d_i = w_i` where :math:`u_i > 0`, both 0 elsewhere; for the logistic loss both are
+non-zero everywhere.
 
 The product is forward-over-reverse, by hand: the tangent pass and the adjoint pass of the
 tangent,
@@ -37,15 +44,16 @@ costs six convolution-sized operations per layer (:math:`W \dot a`, :math:`V a`,
 gradient, eight for ``torch.func``'s forward-over-reverse, which recomputes the primal pass and
 the primal adjoint every time, and about nine for a double backward; nor is a max-pooling
 recomputed (on CPU as dear as a convolution). Examples with :math:`c_i = d_i = 0` — an
-inactive hinge, or a zero weight — have no share in :math:`H` and are left out of the kept
-pass. On ``vgg12`` (one CPU thread, batch 32, all examples with a share) a product measured
-1.7 gradients at width 1/4 and 2.0 at full width, against 2.8–3.3 for ``torch.func`` and 3.0–3.3
-for a double backward.
+inactive hinge or a satisfied quadratic hinge (:math:`y_i f_i \ge 1`), or a zero weight — have
+no share in :math:`H` and are left out of the kept pass. On ``vgg12`` (one CPU thread, batch 32,
+all examples with a share) a product measured 1.7 gradients at width 1/4 and 2.0 at full width,
+against 2.8–3.3 for ``torch.func`` and 3.0–3.3 for a double backward.
 
 The product is the same Hessian as :class:`~umwelt.nn.hessian.ModelHessian`'s other modes (to
-round-off): the ReLU's second derivative and the hinge's vanish almost everywhere, and the
-pooling and the gates take the branches autograd takes. It applies only to the models whose
-forward pass it knows (:func:`gated_layers` says why not, otherwise): a
+round-off): the ReLU's second derivative and the hinge's vanish almost everywhere, the
+quadratic hinge's is the step :math:`1[u_i > 0]` as autograd takes it, and the pooling and the
+gates take the branches autograd takes. It applies only to the models whose forward pass it
+knows (:func:`gated_layers` says why not, otherwise): a
 :class:`~umwelt.nn.mlp.GatedMLP` (also :class:`~umwelt.nn.models.FlatMLP`) or a
 :class:`~umwelt.nn.vgg.GatedVGG` whose forward is not overridden, every weight trainable and
 nothing else, and gates that are fixed factors — not mean-field gates at :math:`0 < T < \infty`,
@@ -321,7 +329,9 @@ class GatedProducts:
     def _loss_derivatives(
         self, f: torch.Tensor, batch: Batch
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """:math:`c = w\\ell'(f)` and :math:`d = w\\ell''(f)` (``None`` when it is 0)."""
+        """:math:`c = w\\ell'(f)` and :math:`d = w\\ell''(f)` (``None`` when it is 0), by
+        autograd of the per-example loss: any loss of :math:`f_i` alone (hinge, quadratic hinge,
+        logistic or a callable)."""
         fq = f.detach().requires_grad_()
         with torch.enable_grad():
             risk = (batch.w * self._loss(fq, batch.y)).sum()

@@ -14,7 +14,8 @@ are weighted exactly (:math:`R = \sum_b (n_b/n) R_b` with the default weights). 
 the same forward-over-reverse product written out by hand with the :math:`v`-independent primal
 pass kept between products (:mod:`~umwelt.nn.hessian.gated`: 0.5–0.65 of the ``torch.func``
 cost on ``vgg12``, less with inactive hinges); ``ad="auto"`` (the default) takes the second
-wherever it applies.
+wherever it applies, for every named loss (hinge, quadratic hinge, logistic: the hand-written
+product takes :math:`\ell'` and :math:`\ell''` per example from the loss).
 
 **A table of strategies.** Each ``ad`` mode but ``"auto"`` is one strategy in
 ``_STRATEGIES`` (as curvlinops' ``kfac.py`` picks a backend from ``_BACKENDS[backend]``): how
@@ -161,7 +162,8 @@ class ModelHessian(HessianOperator):
             :class:`~umwelt.nn.gate.Gate` modules. Its parameters must share one floating dtype.
         X: inputs ``(n, ...)``; cast to the parameters' dtype and device.
         y: labels ``(n,)`` in ``{-1, +1}``.
-        loss: ``"hinge"``, ``"logistic"`` or a callable ``(f, y) -> (B,)`` of per-example losses.
+        loss: ``"hinge"``, ``"quadratic-hinge"``, ``"logistic"`` (:data:`PER_EXAMPLE_LOSSES`)
+            or a callable ``(f, y) -> (B,)`` of per-example losses.
         batch_size: examples per batch (default: all in one); the last batch may be smaller.
         indices: a fixed subset of the examples (1-D integer indices into ``X``); default all.
         example_weights: :math:`w_i` for the selected examples, ``(n_sel,)``, finite and
@@ -352,6 +354,11 @@ class ModelHessian(HessianOperator):
     def model(self) -> nn.Module:
         """The model (its parameters as they were at construction are used)."""
         return self._model
+
+    @property
+    def loss_fn(self) -> LossFn:
+        """The per-example loss ``(f, y) -> (B,)`` of the risk (:attr:`loss_name` names it)."""
+        return self._loss
 
     @property
     def params(self) -> dict[str, torch.Tensor]:
