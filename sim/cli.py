@@ -198,7 +198,9 @@ def simulate(
             "knobs as name:key=value,... e.g. hidden-manifold:n=1000,D=8."
         ),
     ] = default(_SIM, "dataset"),
-    loss: Annotated[str, typer.Option(help="hinge or logistic.")] = default(_SIM, "loss"),
+    loss: Annotated[str, typer.Option(help="hinge, quadratic-hinge or logistic.")] = default(
+        _SIM, "loss"
+    ),
     seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = default(_SIM, "seed"),
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = default(_SIM, "device"),
     dtype: Annotated[str, typer.Option(help="float32 or float64.")] = default(_SIM, "dtype"),
@@ -344,7 +346,8 @@ def train(
         str | None, typer.Option(help=with_default("sample (EM), mean or relu.", _TR, "gate_mode"))
     ] = None,
     loss: Annotated[
-        str | None, typer.Option(help=with_default("hinge or logistic.", _TR, "loss"))
+        str | None,
+        typer.Option(help=with_default("hinge, quadratic-hinge or logistic.", _TR, "loss")),
     ] = None,
     epochs: Annotated[
         int | None, typer.Option(help=with_default("Training epochs.", _TR, "epochs"))
@@ -403,6 +406,10 @@ def train(
         typer.Option(
             "--stop-at-zero-loss", help="Stop once the training risk is exactly 0 (converged)."
         ),
+    ] = None,
+    stop_at_phase: Annotated[
+        str | None,
+        typer.Option(help="Stop when the run enters this phase: converged or frustration."),
     ] = None,
     hessian_at: Annotated[
         str | None,
@@ -463,6 +470,7 @@ def train(
         "checkpoint_every": checkpoint_every,
         "eval_batch_size": eval_batch_size,
         "stop_at_zero_loss": stop_at_zero_loss,
+        "stop_at_phase": stop_at_phase,
         "out": out,
     }
     given = {k: v for k, v in given.items() if v is not None}

@@ -5,13 +5,20 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from cases import TINY_WIDTHS, tiny_network  # noqa: E402
+import cases  # noqa: E402
+from cases import TINY_WIDTHS, TORCH_CASES, tiny_network  # noqa: E402
 
 
 @pytest.fixture(params=sorted(TINY_WIDTHS))
 def tiny_net(request):
     """Each standard tiny network in turn."""
     return tiny_network(request.param)
+
+
+@pytest.fixture(params=sorted(TORCH_CASES))
+def torch_case(request):
+    """Each standard torch case in turn, built with seed 0 (a ``cases.TorchCase``)."""
+    return cases.torch_case(request.param)
 
 
 @pytest.fixture(scope="module")

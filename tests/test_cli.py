@@ -231,7 +231,7 @@ def test_simulate_validates_and_checks_its_directory_once(tmp_path, monkeypatch)
 
 
 def test_train_and_resume_validate_once_and_check_the_filesystem_once(tmp_path, monkeypatch):
-    import sim.train
+    import sim.train.loop
     from sim.runs import io
 
     out = tmp_path / "t"
@@ -243,7 +243,7 @@ def test_train_and_resume_validate_once_and_check_the_filesystem_once(tmp_path, 
     assert len(validations) == 1 and len(checks) == 1
 
     validations.clear()
-    resumable = _count(monkeypatch, sim.train, "check_resumable")
+    resumable = _count(monkeypatch, sim.train.loop, "check_resumable")
     again = ["--lr", "0.01", "--epochs", "1", "--observe-at", "0,1", "--dataset", DATA]
     res = runner.invoke(cli.app, ["train", "--resume", str(out), *again, "--quiet"])
     assert res.exit_code == 0, res.output

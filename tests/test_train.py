@@ -44,6 +44,14 @@ ROW_KEYS = {
     "steps",
     "wall_s",
     "timing",
+    # the phase observables and the online phase (issue: phases through training)
+    "n_unsatisfied",
+    "frac_unsatisfied",
+    "margin_quantiles",
+    "layer_grad_norms",
+    "weight_norms",
+    "effective_temperature",
+    "phase",
 }
 
 runner = CliRunner()
@@ -314,3 +322,47 @@ def test_stop_at_zero_loss_ends_a_converged_run(tmp_path):
     assert all(r["loss"] > 0 for r in res.metrics[:-1])  # it stopped at the first zero
     assert res.summary["status"] == f"converged at epoch {last['epoch']} (zero training risk)"
     assert (tmp_path / "conv" / "observations" / f"epoch_{last['epoch']:04d}.npz").is_file()
+
+
+def test_phase_observables_and_online_phases(hot_run):
+    from umwelt.phases import PHASES, classify
+
+    rows = _rows(hot_run.run_dir)
+    for r in rows:
+        assert 0 <= r["n_unsatisfied"] <= 90 and r["frac_unsatisfied"] == r["n_unsatisfied"] / 90
+        assert len(r["margin_quantiles"]) == 4 and r["margin_quantiles"] == sorted(
+            r["margin_quantiles"]
+        )
+        assert math.isclose(sum(g * g for g in r["layer_grad_norms"]), r["grad_norm"] ** 2)
+        assert len(r["weight_norms"]) == 3 and len(r["effective_temperature"]) == 2
+        for t, w in zip(r["effective_temperature"], r["weight_norms"]):
+            assert math.isclose(t, 0.5 / w)
+        assert r["phase"] in PHASES
+        assert (r["n_unsatisfied"] == 0) == (r["loss"] == 0.0)  # one pass, the same gates
+    offline = [p.phase for p in classify(rows, stochastic=True)]
+    assert [r["phase"] for r in rows] == offline  # online labels equal offline ones
+    summary = json.loads((hot_run.run_dir / "summary.json").read_text())
+    assert summary["phases"]["final"] == rows[-1]["phase"]
+    assert summary["phases"]["thresholds"]["window"] == 10
+
+
+def test_stop_at_phase(tmp_path):
+    out = tmp_path / "stop"
+    res = run(
+        replace(
+            TINY,
+            model="mlp:64",
+            epochs=60,
+            lr=0.1,
+            stop_at_phase="converged",
+            observe_at=(0,),
+            out=out,
+        ),
+        figures=False,
+    )
+    last = res.metrics[-1]
+    assert last["phase"] == "converged" and last["n_unsatisfied"] == 0
+    assert res.summary["status"] == f"stopped at epoch {last['epoch']}: entered the converged phase"
+    assert (out / "checkpoints" / f"model_epoch_{last['epoch']:04d}.pt").is_file()
+    with pytest.raises(ConfigError, match="stop-at-phase must be one of converged, frustration"):
+        replace(TINY, stop_at_phase="plastic").validated()

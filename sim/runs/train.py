@@ -86,6 +86,7 @@ class TrainConfig(JsonConfig):
     checkpoint_every: int = 0  # also checkpoint every K steps within an epoch (0: epoch ends)
     eval_batch_size: int = 500  # examples per batch of the full-data passes
     stop_at_zero_loss: bool = False  # stop once the training risk is exactly 0 (converged)
+    stop_at_phase: str | None = None  # stop when the run enters this phase (umwelt.phases)
     hessian_at: tuple[int, ...] | None = None  # also record the Hessian (sim.hessian) there
     hessian: HessianSettings | None = None  # the settings of those analyses (None: defaults)
     out: Path | None = None  # run directory; default runs/train-<time> (chosen by prepare)
@@ -173,6 +174,7 @@ class TrainConfig(JsonConfig):
             checkpoint_every=check_int("checkpoint every", self.checkpoint_every, 0),
             eval_batch_size=check_int("eval batch size", self.eval_batch_size),
             stop_at_zero_loss=_check_bool("stop at zero loss", self.stop_at_zero_loss),
+            stop_at_phase=_check_stop_phase(self.stop_at_phase),
             out=check_path("out", self.out),
         ).marked("validated")
 
@@ -210,6 +212,16 @@ def resolve_dataset(spec: str) -> str:
     if spec.partition(":")[0].strip() not in DATASETS and Path(spec).expanduser().exists():
         return str(Path(spec).expanduser().resolve())
     return spec
+
+
+#: the phases a run may stop at
+STOP_PHASES: tuple[str, ...] = ("converged", "frustration")
+
+
+def _check_stop_phase(phase) -> str | None:
+    if phase is not None and phase not in STOP_PHASES:
+        raise ConfigError(f"stop-at-phase must be one of {', '.join(STOP_PHASES)}, got {phase!r}")
+    return phase
 
 
 def check_resumable(run_dir: Path) -> None:

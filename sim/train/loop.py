@@ -1,0 +1,243 @@
+"""Driving a train run: check and prepare, (re)start, epoch after epoch, summarize."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from sim.figures import make_figures
+from sim.runs import Run, io
+from sim.runs.train import TrainConfig, check_resumable, resolve_dataset
+from sim.train.trainer import Trainer
+from umwelt.errors import ConfigError
+
+__all__ = ["HessianHook", "TrainResult", "prepare", "resume_config", "run"]
+
+
+def prepare(cfg: TrainConfig, *, resume: bool = False) -> TrainConfig:
+    """``cfg`` validated, with the filesystem checked: the one step before a run writes.
+
+    Validates the values (:meth:`TrainConfig.validated`, pure), then looks at the disk: ``out``
+    (default ``runs/train-<time>``) must be a new or empty directory — or, for ``resume``, a
+    run with its checkpoint — and a dataset path becomes absolute (the run resumes from
+    anywhere). Nothing is created. :func:`run` calls it; a config it returned (or
+    :func:`resume_config` did) is taken as is, so the CLI calls it first, to fail before it
+    draws anything, and every setting is checked once.
+
+    Raises:
+        ConfigError: naming the first bad value, or the unusable run directory.
+    """
+    mark = "prepared to resume" if resume else "prepared"
+    if mark in cfg.marks:
+        return cfg
+    cfg = cfg.validated()
+    out = cfg.out if cfg.out is not None else io.default_run_dir("train")
+    if resume:
+        check_resumable(out)
+    else:
+        out = io.check_out_dir(out)
+    return replace(cfg, out=out, dataset=resolve_dataset(cfg.dataset)).marked(mark)
+
+
+def resume_config(run_dir: Path | str, given: dict[str, Any] | None = None) -> TrainConfig:
+    """The configuration of the run in ``run_dir``, checked against options given again.
+
+    Args:
+        run_dir: the run directory to resume.
+        given: options passed now (``{field: value}``, typed; unset ones left out). Each must
+            equal the run's own (after normalization: each is validated in the run's
+            configuration, values only); ``out``, if given, must be ``run_dir``.
+
+    Returns:
+        the run's validated :class:`TrainConfig` with ``out = run_dir``, prepared
+        (:func:`prepare`) to resume: :func:`run` takes it as is.
+
+    Raises:
+        ConfigError: when ``run_dir`` is not a resumable run, or naming the first option whose
+            value differs from the run's ``config.json``.
+    """
+    run_dir = Path(run_dir)
+    check_resumable(run_dir)  # the filesystem, once
+    try:
+        stored = json.loads((run_dir / "config.json").read_text())
+        base = replace(TrainConfig.from_json(stored), out=run_dir)
+    except (ValueError, TypeError, ConfigError) as e:
+        raise ConfigError(f"--resume {str(run_dir)!r}: unreadable config.json ({e})") from None
+    base = base.validated()  # its dataset is as the run resolved it (absolute for a path)
+    for key, value in (given or {}).items():
+        if key == "out":
+            if value is not None and Path(value).resolve() != run_dir.resolve():
+                raise ConfigError(
+                    f"--out {str(value)!r} differs from --resume {str(run_dir)!r}; give one"
+                )
+            continue
+        if key not in {f.name for f in fields(TrainConfig)}:
+            raise ConfigError(f"unknown option {key!r}")
+        new = getattr(replace(base, **{key: value}).validated(), key)
+        if key == "dataset":
+            new = resolve_dataset(new)  # a relative path given again names the same data
+        old = getattr(base, key)
+        if new != old:
+            raise ConfigError(
+                f"--resume {str(run_dir)!r}: {key} = {new!r} differs from the run's "
+                f"{key} = {old!r} (config.json); resume with the run's settings or start a new run"
+            )
+    return base.marked("prepared to resume")
+
+
+#: ``(run_dir, epoch, *, settings, world, device) -> row | None``: a Hessian analysis of an
+#: epoch of a run in progress (:func:`sim.hessian.record_epoch`)
+HessianHook = Callable[..., dict | None]
+
+
+@dataclass
+class TrainResult:
+    """What a run produced: its directory, the metric rows and the summary."""
+
+    run_dir: Path
+    metrics: list[dict] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+
+
+def run(
+    cfg: TrainConfig,
+    *,
+    resume: bool = False,
+    on_epoch: Callable[[dict], None] | None = None,
+    on_step: Callable[[dict], None] | None = None,
+    figures: bool = True,
+    analyse_hessian: HessianHook | None = None,
+) -> TrainResult:
+    """Train, measure and observe; write (or continue) the run directory.
+
+    Args:
+        cfg: the settings; validated and the filesystem checked here (:func:`prepare`)
+            before anything is created, unless ``cfg`` is :func:`prepare`'s result. For
+            ``resume``, build it with :func:`resume_config`.
+        resume: continue the run in ``cfg.out`` from its last checkpoint.
+        on_epoch: called with each metrics row (on every rank) as soon as it exists.
+        on_step: called after every optimizer step with ``{epoch, step, steps, loss}``, after
+            the step's checkpoint (if any) was written; an exception it raises stops the run
+            there, as a crash would (no checkpoint is written on the way out).
+        figures: write the figures of :mod:`sim.figures` at the end (rank 0).
+        analyse_hessian: the Hessian analysis of the epochs ``cfg.hessian_at``, called on
+            every rank right after the epoch's checkpoint is written, as
+            ``analyse_hessian(run_dir, epoch, settings=cfg.hessian, world=, device=)``:
+            :func:`sim.hessian.record_epoch` (which the CLI passes). Required when
+            ``cfg.hessian_at`` names epochs.
+
+    Returns:
+        the run directory, all rows (those of earlier sessions too) and the summary.
+
+    Raises:
+        UmweltError: for a bad setting, model or dataset (before the run directory exists), a
+            run that cannot be resumed, or a resume directory whose configuration differs.
+    """
+    from sim import distributed
+
+    cfg = prepare(cfg, resume=resume)
+    if cfg.hessian_at and analyse_hessian is None:
+        raise ConfigError(
+            f"hessian_at = {cfg.hessian_at} needs the Hessian analysis: pass "
+            "analyse_hessian=sim.hessian.record_epoch (umwelt train --hessian-at does)"
+        )
+    world, device_name = distributed.setup(cfg.device)
+    completed = False
+    try:
+        hooks = (on_epoch, on_step, analyse_hessian)
+        result = _run(cfg, world, device_name, resume, hooks, figures)
+        completed = True
+        return result
+    finally:
+        distributed.teardown(world, completed=completed)
+
+
+def _run(cfg, world, device_name, resume, hooks, figures) -> TrainResult:
+    on_epoch, on_step, analyse_hessian = hooks
+    tr = Trainer(cfg, world, device_name, resume=resume)
+    run_dir = tr.run_dir
+    if resume:
+        stored = json.loads((run_dir / "config.json").read_text()).get("data_sha256")
+        if stored != tr.data_info["data_sha256"]:
+            raise ConfigError(
+                f"--resume {str(run_dir)!r}: the dataset {cfg.dataset!r} now has other contents "
+                f"than when the run started (sha256 {tr.data_info['data_sha256'][:12]}… vs "
+                f"{str(stored)[:12]}…)"
+            )
+        tr.load_checkpoint()
+        tr.hessian_rows = [h for h in Run.open(run_dir).hessian_rows() if h["epoch"] <= tr.epoch]
+        if world.distributed:
+            import torch.distributed as dist
+
+            dist.barrier()  # every rank has read last.pt before rank 0 may replace it
+    elif world.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        io.write_json(run_dir / "config.json", tr.config_record())
+    result = TrainResult(run_dir=run_dir, metrics=tr.rows)
+    if world.is_main and resume:
+        io.write_jsonl(run_dir / "metrics.jsonl", tr.rows)  # drop rows past the checkpoint
+    status = "completed"
+    try:
+        for epoch in range(tr.epoch + 1, cfg.epochs + 1):
+            t = [time.perf_counter()]
+            epoch_loss = tr.train_epoch(on_step) if epoch > 0 else None
+            t.append(time.perf_counter())
+            row, grads = tr.measure(epoch, epoch_loss)
+            t.append(time.perf_counter())
+            converged = cfg.stop_at_zero_loss and row["loss"] == 0.0
+            phase = tr.phases([*tr.rows, row])[-1].phase  # before this epoch's Hessian
+            stop = cfg.stop_at_phase is not None and phase == cfg.stop_at_phase
+            if epoch in cfg.observe_at or converged or stop:
+                tr.observe(epoch, row, grads)
+                if epoch in cfg.hessian_at:  # after its checkpoint model_epoch_XXXX.pt exists
+                    h = analyse_hessian(
+                        run_dir,
+                        epoch,
+                        settings=cfg.hessian,
+                        world=world,
+                        device=str(tr.device),
+                    )
+                    if h is not None:
+                        tr.hessian_rows.append(h)
+                        phase = tr.phases([*tr.rows, row])[-1].phase
+                        stop = cfg.stop_at_phase is not None and phase == cfg.stop_at_phase
+            row["phase"] = phase
+            t.append(time.perf_counter())
+            del grads
+            row["wall_s"] = tr.wall()
+            row["timing"] = {  # seconds of this session's epoch (an unfinished one: its rest)
+                "train_s": t[1] - t[0],
+                "measure_s": t[2] - t[1],
+                "observe_s": t[3] - t[2],
+            }
+            tr.rows.append(row)
+            tr.epoch, tr.in_epoch = epoch, None
+            if world.is_main:
+                io.write_jsonl(run_dir / "metrics.jsonl", tr.rows)
+            tr.save_checkpoint()
+            if on_epoch is not None:
+                on_epoch(row)
+            if not (math.isfinite(row["loss"]) and math.isfinite(row["grad_norm"])):
+                status = f"diverged at epoch {epoch} (non-finite loss or gradient); lower --lr"
+                break
+            if converged:
+                status = f"converged at epoch {epoch} (zero training risk)"
+                break
+            if stop:
+                status = f"stopped at epoch {epoch}: entered the {phase} phase"
+                break
+    except BaseException as e:
+        status = "interrupted" if isinstance(e, KeyboardInterrupt) else f"failed: {e!r}"
+        raise
+    finally:
+        if world.is_main and tr.rows:
+            result.summary = tr.summary(status)
+            io.write_json(run_dir / "summary.json", result.summary)
+            if figures and status.startswith(("completed", "converged", "diverged", "stopped")):
+                make_figures(run_dir)
+    return result
