@@ -88,6 +88,7 @@ def _mc_metrics(model, X, y, *, S: int, loss_fn, batch_size: int) -> dict[str, f
         "acc_se": acc_se,
         "ensemble_acc": float(_correct(f.mean(dim=0), y).double().mean()),
         "draws": n,
+        "margins": (f * y).double().cpu().numpy(),  # (S, n): y·f of every draw
     }
 
 
@@ -139,11 +140,17 @@ def run(
         epoch_order,
         gate_statistics,
         make_optimizer,
-        order_parameter,
     )
     from umwelt.nn import train_epoch as em_epoch
     from umwelt.nn.device import resolve_device, resolve_dtype
+    from umwelt.nn.observables import (
+        effective_temperatures,
+        full_gradient,
+        layer_norms,
+        margin_statistics,
+    )
     from umwelt.nn.train import get_loss
+    from umwelt.phases import classify
 
     cfg = prepare(cfg)
     data = load_data(cfg)  # flattened: an MLP sees images as vectors
@@ -198,9 +205,17 @@ def run(
             row[f"{prefix}test_loss"] = te["loss"]
             row[f"{prefix}test_acc"] = te["acc"]
             row[f"{prefix}epoch_loss"] = epoch_losses.get(prefix)
-            row[f"{prefix}order_parameter"] = order_parameter(
-                net, Xtr, ytr, lr=cfg.lr, loss=cfg.loss, batch_size=max(cfg.batch_size, 1024)
+            grads, full = full_gradient(
+                net, Xtr, ytr, loss=cfg.loss, batch_size=max(cfg.batch_size, 1024)
             )
+            row[f"{prefix}order_parameter"] = cfg.lr * full["grad_sq"]
+            # N_Δ of the evaluation's draws (a mean over them at T > 0), margins pooled
+            stats = margin_statistics(tr["margins"] if tr["draws"] > 1 else tr["margins"][0])
+            row |= {f"{prefix}{k}": v for k, v in stats.items()}
+            norms = layer_norms(net, grads)
+            row[f"{prefix}layer_grad_norms"] = norms["layer_grad_norms"]
+            row[f"{prefix}weight_norms"] = norms["weight_norms"]
+            row[f"{prefix}effective_temperature"] = effective_temperatures(net)
         gates = gate_statistics(model, Xtr, batch_size=1024)
         row.update({k: gates[k].tolist() for k in ("gate_entropy", "gate_agreement")})
         model.set_generator(noise_gen)
@@ -211,10 +226,19 @@ def run(
     t0 = time.perf_counter()
 
     def save() -> None:
-        io.write_jsonl(run_dir / "metrics.jsonl", result.metrics)
+        # the weights first: metrics.jsonl never names an epoch whose weights are not on disk
         for prefix, name in (("", "finite_T"), ("relu_", "relu")):
             state = nets[prefix].state_dict()
             io.atomic_write(ckpt / f"{name}.pt", lambda p, s=state: torch.save(s, p))
+        io.write_jsonl(run_dir / "metrics.jsonl", result.metrics)
+
+    stochastic = cfg.temperature > 0  # the finite-T net samples its gates
+
+    def label(row: dict) -> None:
+        """The online phase of each net (umwelt.phases, default thresholds)."""
+        rows = [*result.metrics, row]
+        row["phase"] = classify(rows, stochastic=stochastic)[-1].phase
+        row["relu_phase"] = classify(rows, prefix="relu_")[-1].phase
 
     status = "completed"
     try:
@@ -233,6 +257,7 @@ def run(
                         loss=cfg.loss,
                     )
             row = measure(epoch, losses, t0)
+            label(row)
             if not math.isfinite(row["loss"]) or not math.isfinite(row["relu_loss"]):
                 status = f"diverged at epoch {epoch} (non-finite loss); lower --lr"
                 result.metrics.append(row)
@@ -266,6 +291,8 @@ def _first_zero_error(rows: list[dict], key: str) -> int | None:
 
 
 def _summarize(cfg, rows, nets, tensors, eval_gen, loss_fn, status, wall_s) -> dict:
+    from umwelt.phases import PhaseRule, classify, summarize
+
     Xtr, ytr, Xte, yte = tensors
     model = nets[""]
     model.set_generator(eval_gen)
@@ -284,4 +311,8 @@ def _summarize(cfg, rows, nets, tensors, eval_gen, loss_fn, status, wall_s) -> d
         "relu_first_zero_train_error_epoch": _first_zero_error(rows, "relu_train_acc"),
         "temperature": cfg.temperature,
         "total_wall_s": wall_s,
+        "phases": {
+            "finite_T": summarize(classify(rows, stochastic=cfg.temperature > 0), PhaseRule()),
+            "relu": summarize(classify(rows, prefix="relu_"), PhaseRule()),
+        },
     }

@@ -90,8 +90,12 @@ def test_zero_temperature_columns_are_identical(tmp_path):
         )
     )
     for row in res.metrics:
-        for key in ("loss", "train_acc", "test_acc", "test_loss", "order_parameter", "epoch_loss"):
+        for key in (
+            *("loss", "train_acc", "test_acc", "test_loss", "order_parameter", "epoch_loss"),
+            *("n_unsatisfied", "margin_quantiles", "layer_grad_norms", "weight_norms", "phase"),
+        ):
             assert row[key] == row[f"relu_{key}"], (row["epoch"], key)
+        assert row["effective_temperature"] == [0.0]
         assert row["gate_entropy"] == [0.0] and row["gate_agreement"] == [1.0]
     assert res.metrics[-1]["loss"] < res.metrics[0]["loss"]  # it learned something
 
@@ -197,3 +201,31 @@ def test_infinite_temperature_runs(tmp_path):
     assert np.isclose(res.metrics[-1]["gate_entropy"][0], 1.0)
     cfg = json.loads((tmp_path / "inf" / "config.json").read_text())
     assert cfg["temperature"] == "inf"
+
+
+def test_phase_observables_of_both_nets(tiny_run):
+    from sim.runs import Run
+    from umwelt.phases import PHASES, classify
+
+    run = Run.open(tiny_run)
+    rows = run.metrics()
+    data = run.data()
+    relu = run.model(net="relu", dtype="float64")
+    X, y = (torch.as_tensor(a, dtype=torch.float64) for a in (data.X_train, data.y_train))
+    with torch.no_grad():
+        margins = (y * relu(X)).numpy()
+    # the twin's last row against an independent forward pass of its saved weights
+    assert rows[-1]["relu_n_unsatisfied"] == int((margins < 1).sum())
+    for r in rows:
+        assert r["phase"] in PHASES and r["relu_phase"] in PHASES
+        assert 0 <= r["frac_unsatisfied"] <= 1 and isinstance(r["relu_n_unsatisfied"], int)
+        for p in ("", "relu_"):
+            g2 = sum(g * g for g in r[f"{p}layer_grad_norms"])
+            assert math.isclose(g2, r[f"{p}order_parameter"] / 0.01, rel_tol=1e-9)
+        for t, w in zip(r["effective_temperature"], r["weight_norms"]):
+            assert math.isclose(t, 0.1 / w)
+    assert [r["phase"] for r in rows] == [p.phase for p in classify(rows, stochastic=True)]
+    assert [r["relu_phase"] for r in rows] == [p.phase for p in classify(rows, prefix="relu_")]
+    summary = run.summary()
+    assert summary["phases"]["finite_T"]["final"] == rows[-1]["phase"]
+    assert summary["phases"]["relu"]["final"] == rows[-1]["relu_phase"]
