@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["circuits", "exact", "hessian", "plot", "resume", "simulate", "train"]
+__all__ = ["circuits", "exact", "hessian", "phases", "plot", "resume", "simulate", "train"]
 
 
 def simulate(**options: Any):
@@ -62,6 +62,14 @@ def hessian(run_dir: Path | str, **options: Any) -> list[dict]:
     from sim.hessian import HessianConfig, run
 
     return run(HessianConfig(run=Path(run_dir), **options))
+
+
+def phases(run_dir: Path | str, **thresholds: Any) -> dict:
+    """``umwelt phases RUN``: every epoch's phase with these thresholds (the fields of
+    :class:`umwelt.phases.PhaseRule`); writes nothing. Returns what ``--json`` prints."""
+    from sim.phases import PhasesConfig, run
+
+    return run(PhasesConfig(run=Path(run_dir), **thresholds))
 
 
 def plot(run_dir: Path | str) -> list[Path]:

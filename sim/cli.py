@@ -24,6 +24,7 @@ import typer
 from sim.circuits import DEFAULT_WIDTHS, CircuitsConfig
 from sim.exact import ExactConfig
 from sim.hessian import HessianConfig
+from sim.phases import PhasesConfig
 from sim.runs import PAPER_OBSERVE_AT, SimulateConfig, TrainConfig
 from umwelt.errors import ConfigError, UmweltError
 
@@ -546,6 +547,60 @@ def plot(
         _fail(err)
     for p in paths:
         typer.echo(str(p))
+
+
+_PH = PhasesConfig  # the options of `phases` default to its fields (the rule's thresholds)
+
+
+@app.command()
+def phases(
+    run_dir: Annotated[
+        Path, typer.Argument(metavar="RUN", help="A run directory of umwelt train or simulate.")
+    ],
+    window: Annotated[int, typer.Option(help="Trailing epochs W of the trends.")] = default(
+        _PH, "window"
+    ),
+    flat_tol: Annotated[
+        float, typer.Option(help="|relative risk change over W| below this: flat.")
+    ] = default(_PH, "flat_tol"),
+    op_tol: Annotated[
+        float, typer.Option(help="Order parameter / risk below this: negligible.")
+    ] = default(_PH, "op_tol"),
+    unsat_tol: Annotated[
+        float, typer.Option(help="Stochastic nets: converged when N_Δ/n ≤ this.")
+    ] = default(_PH, "unsat_tol"),
+    neg_tol: Annotated[
+        float, typer.Option(help="Hessian nearly PSD: neg_share ≤ this ...")
+    ] = default(_PH, "neg_tol"),
+    psd_eps: Annotated[float, typer.Option(help="... and λ_min ≥ −psd_eps·λ_max.")] = default(
+        _PH, "psd_eps"
+    ),
+    two_sided_min: Annotated[
+        float, typer.Option(help="Hessian two-sided: neg_share ≥ this.")
+    ] = default(_PH, "two_sided_min"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Re-classify a run's epochs (plasticity, frustration, converged) with these thresholds.
+
+    Reads metrics.jsonl and the Hessian rows; writes nothing. The rule: umwelt.phases.
+    """
+    from sim.phases import run as run_phases
+
+    cfg = PhasesConfig(
+        run=run_dir,
+        window=window,
+        flat_tol=flat_tol,
+        op_tol=op_tol,
+        unsat_tol=unsat_tol,
+        neg_tol=neg_tol,
+        psd_eps=psd_eps,
+        two_sided_min=two_sided_min,
+    )
+    try:
+        result = run_phases(cfg)
+    except UmweltError as err:
+        _fail(err)
+    _emit(result, as_json, "phases_table")
 
 
 _CI = CircuitsConfig  # the options of `circuits` default to its fields

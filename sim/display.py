@@ -327,3 +327,28 @@ def hessian_table(rows: list[dict], out_dir=None) -> None:
         )
     if out_dir is not None:
         out.print(escape(f"results: {out_dir}"))
+
+
+def phases_table(r: dict) -> None:
+    """Each net's phases as runs of epochs, with the reason at the run's last epoch."""
+    out = Console(highlight=False)
+    for net, d in r["nets"].items():
+        table = Table(title=escape(f"{r['run']} ({r['kind']} run): {net}"))
+        for col in ("epochs", "phase", "recorded online", "why (at the last epoch)"):
+            table.add_column(col)
+        spans: list[list] = []
+        for e in d["epochs"]:
+            key = (e["phase"], e["recorded"])
+            if spans and spans[-1][0] == key:
+                spans[-1][2] = e
+            else:
+                spans.append([key, e, e])
+        for (phase, recorded), a, b in spans:
+            epochs = str(a["epoch"]) if a is b else f"{a['epoch']}–{b['epoch']}"
+            table.add_row(epochs, phase, str(recorded or "—"), escape(b["reason"]))
+        out.print(table)
+        s = d["summary"]
+        began = ", ".join(f"{p} from {e}" for p, e in s["began"].items())
+        out.print(escape(f"final: {s['final']}; {began}"))
+        if d["missing"]:
+            out.print(escape(f"missing fields (a run before phases existed): {d['missing']}"))

@@ -19,7 +19,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("umwelt", "sim")
 #: the drivers: each a Config + run(cfg); they may use the shared layers, never each other
-DRIVERS = ("sim.simulate", "sim.exact", "sim.circuits", "sim.train", "sim.hessian", "sim.plot")
+DRIVERS = (
+    *("sim.simulate", "sim.exact", "sim.circuits", "sim.train", "sim.hessian", "sim.plot"),
+    "sim.phases",
+)
 #: what sits above the drivers and may call them
 ABOVE = ("sim.cli", "sim.api", "sim.benchmarks")
 
