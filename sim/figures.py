@@ -122,6 +122,7 @@ def _simulate_figures(rows: list[dict], cfg: SimulateConfig) -> dict:
                 tlabel: {"train": col["train_acc"], "test": col["test_acc"]},
                 "ReLU twin": {"train": col["relu_train_acc"], "test": col["relu_test_acc"]},
             },
+            phases=_phases(rows, {tlabel: "", "ReLU twin": "relu_"}),
             title=f"{cfg.dataset}: hidden {','.join(map(str, cfg.hidden))}, {tlabel} vs ReLU",
         )[0],
         "gates": plot_gate_statistics(
@@ -137,12 +138,30 @@ def _simulate_figures(rows: list[dict], cfg: SimulateConfig) -> dict:
                 f"η‖∇R‖² ({tlabel})": col["order_parameter"],
                 "loss (ReLU)": col["relu_loss"],
                 "η‖∇R‖² (ReLU)": col["relu_order_parameter"],
+                **_unsatisfied(rows, {tlabel: "", "ReLU": "relu_"}),
             },
             title="plasticity order parameter beside the risk",
         )[0],
     }
     assert tuple(figs) == SIMULATE_FIGURES
     return figs
+
+
+def _phases(rows: list[dict], nets: dict[str, str]) -> dict | None:
+    """``{net label: each row's phase}`` (key ``<prefix>phase``); None before phases existed."""
+    out = {label: [r.get(f"{p}phase") for r in rows] for label, p in nets.items()}
+    return out if any(x is not None for v in out.values() for x in v) else None
+
+
+def _unsatisfied(rows: list[dict], nets: dict[str, str]) -> dict:
+    """``{"N_Δ/n (label)": column}`` of the nets whose rows record it (THEORY.md §5)."""
+    out = {}
+    for label, p in nets.items():
+        key = f"{p}frac_unsatisfied"
+        if any(key in r for r in rows):
+            name = f"N_Δ/n ({label})" if label else "unsatisfied fraction N_Δ/n"
+            out[name] = np.array([math.nan if r.get(key) is None else r[key] for r in rows])
+    return out
 
 
 def _layer_labels(o: dict[str, np.ndarray]) -> list[str]:
@@ -217,11 +236,16 @@ def train_figures(run: Run) -> list[Path]:
         acc={
             f"T = {config.get('temperature')}": {"train": col("train_acc"), "test": col("test_acc")}
         },
+        phases=_phases(rows, {f"T = {config.get('temperature')}": ""}),
         title=f"loss and accuracy — {title}",
     )[0]
     figs["order_parameter"] = plot_order_parameter(
         epoch,
-        {"training loss R": col("loss"), "order parameter η‖∇R‖²": col("order_parameter")},
+        {
+            "training loss R": col("loss"),
+            "order parameter η‖∇R‖²": col("order_parameter"),
+            **_unsatisfied(rows, {"": ""}),
+        },
         title=f"plasticity order parameter and training loss\n{title3}",
     )[0]
     if obs:

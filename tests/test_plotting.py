@@ -79,6 +79,14 @@ def test_training_figures():
     drawn, axes = P.plot_learning_curves(EPOCHS, {"a": series}, {"a": series}, ax=given)
     assert drawn is fig and list(axes) == list(given)
     plt.close(fig)
+    phases = {"a": ["undetermined"] * (E - 2) + ["plasticity", "converged"], "b": [None] * E}
+    fig, axes = P.plot_learning_curves(EPOCHS, {"a": series}, {"a": series}, phases=phases)
+    assert len(axes) == 3 and [t.get_text() for t in axes[2].get_yticklabels()] == ["a", "b"]
+    legend = [t.get_text() for t in axes[2].get_legend().get_texts()]
+    assert legend == ["plasticity", "converged", "undetermined"]  # the phases seen, in order
+    n_bands = sum(p is not None for v in phases.values() for p in v)
+    assert len(axes[2].patches) == n_bands  # one band per labelled epoch, none for None
+    plt.close(fig)
     _check(P.plot_gate_statistics(EPOCHS, rng.random((E, 2)), rng.random((E, 2))), 2, (2,))
     _check(P.plot_order_parameter(EPOCHS, {"loss": series["test"], "η‖∇R‖²": series["train"]}), 1)
     edges = np.linspace(-3, 3, 13)

@@ -12,6 +12,8 @@ The figure families, one private module each (figures of THEORY.md §4 unless sa
 
 - :func:`plot_learning_curves`: loss (log) and accuracy against epoch, several nets (fig. 8b).
 - :func:`plot_order_parameter`: :math:`\eta\|\nabla R\|^2` beside the loss (fig. 4b).
+- :func:`plot_phase_strip`: each epoch's phase as coloured bands (THEORY.md §5), under the
+  learning curves (``phases=`` of :func:`plot_learning_curves`).
 - :func:`plot_gate_statistics`: per-layer gate entropy and agreement with the ReLU gates.
 - :func:`plot_ridgeline`: per-layer histograms offset by epoch (fig. 3a weights, 4a gradients).
 - :func:`plot_layer_series`: per-layer scalars over epochs (gradient symmetry, gates, isotropy).
@@ -38,5 +40,6 @@ from umwelt.plotting._training import plot_gate_statistics as plot_gate_statisti
 from umwelt.plotting._training import plot_layer_series as plot_layer_series
 from umwelt.plotting._training import plot_learning_curves as plot_learning_curves
 from umwelt.plotting._training import plot_order_parameter as plot_order_parameter
+from umwelt.plotting._training import plot_phase_strip as plot_phase_strip
 from umwelt.plotting._training import plot_ridgeline as plot_ridgeline
 from umwelt.plotting._training import plot_spectra as plot_spectra

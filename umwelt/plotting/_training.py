@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from umwelt.plotting._common import (
     STYLES,
@@ -25,27 +27,79 @@ from umwelt.plotting._common import (
 # -- every epoch (``umwelt simulate``, ``umwelt train``): figs. 4b, 8b, gates --------------------
 
 
+#: the colour of each phase in the strips (umwelt.phases.PHASES)
+PHASE_COLORS: dict[str, str] = {
+    "plasticity": "tab:green",
+    "frustration": "tab:red",
+    "converged": "tab:blue",
+    "undetermined": "0.85",
+}
+
+
+def plot_phase_strip(
+    ax: Axes, epoch: Sequence[float], phases: Mapping[str, Sequence[str | None]]
+) -> Axes:
+    """Coloured bands, one row per net, of each epoch's phase (THEORY.md §5): a strip to put
+    under curves against epoch. A ``None`` phase (a run before phases existed) is left blank.
+
+    Args:
+        ax: the (short) axes to draw on; its x axis is the epochs.
+        epoch: shape ``(E,)``.
+        phases: ``{net label: (E,) phase names}``.
+
+    Returns:
+        ``ax``.
+    """
+    e = np.asarray(epoch, dtype=float)
+    half = np.diff(e).min() / 2 if e.size > 1 else 0.5
+    for row, labels in enumerate(phases.values()):
+        for x, p in zip(e, labels, strict=True):
+            if p is not None:
+                ax.axvspan(x - half, x + half, ymin=row / len(phases), ymax=(row + 1) / len(phases),
+                           color=PHASE_COLORS.get(p, "0.5"), lw=0)  # fmt: skip
+    ax.set(ylim=(0, len(phases)), yticks=np.arange(len(phases)) + 0.5)
+    ax.set_xlim(e[0] - half, e[-1] + half)
+    ax.set_yticklabels(list(phases), fontsize=7)
+    ax.tick_params(axis="x", labelsize=7)
+    seen = {p for labels in phases.values() for p in labels if p is not None}
+    handles = [Patch(color=c, label=p) for p, c in PHASE_COLORS.items() if p in seen]
+    if handles:
+        ax.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5),
+                  frameon=False, title="phase", title_fontsize=7)  # fmt: skip
+    return ax
+
+
 def plot_learning_curves(
     epoch: Sequence[float],
     loss: Mapping[str, Mapping[str, Sequence[float]]],
     acc: Mapping[str, Mapping[str, Sequence[float]]],
     *,
+    phases: Mapping[str, Sequence[str | None]] | None = None,
     title: str | None = None,
     ax: Sequence[Axes] | None = None,
 ):
-    """Loss (log scale) and accuracy against epoch for several nets.
+    """Loss (log scale) and accuracy against epoch for several nets, with each net's phase as a
+    strip under the loss panel (:func:`plot_phase_strip`) when ``phases`` are given.
 
     Args:
         epoch: x values, shape ``(E,)``.
         loss: ``{net label: {"train": (E,), "test": (E,)}}``; either split may be absent.
         acc: same layout, accuracies in [0, 1].
+        phases: ``{net label: (E,) phase names}`` (a new figure only).
         title: figure title.
         ax: two axes to draw on, else a new figure.
 
     Returns:
-        ``(fig, [ax_loss, ax_acc])``.
+        ``(fig, [ax_loss, ax_acc])``, and the strip's axes last when drawn.
     """
-    fig, (ax_loss, ax_acc) = axes_row(ax, 2, (10, 4))
+    strip = None
+    if phases and ax is None:
+        fig = Figure(figsize=(10, 4.6 + 0.15 * len(phases)), layout="constrained")
+        grid = fig.add_gridspec(2, 2, height_ratios=(1, 0.04 + 0.04 * len(phases)))
+        ax_loss, ax_acc = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
+        strip = fig.add_subplot(grid[1, 0], sharex=ax_loss)
+    else:
+        fig, (ax_loss, ax_acc) = axes_row(ax, 2, (10, 4))
     for i, (label, splits) in enumerate(loss.items()):
         for split, y in splits.items():
             ax_loss.plot(
@@ -61,7 +115,14 @@ def plot_learning_curves(
     ax_loss.set(yscale="log", xlabel="epoch", ylabel="loss (log scale; 0 not shown)")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", ylim=(min(0.45, ax_acc.get_ylim()[0]), 1.01))
     ax_acc.axhline(1.0, color="0.7", lw=0.8)
-    return finish(fig, [ax_loss, ax_acc], title)
+    fig, axes = finish(fig, [ax_loss, ax_acc], title)
+    if strip is not None:
+        plot_phase_strip(strip, epoch, phases)
+        ax_loss.tick_params(labelbottom=False)
+        ax_loss.set_xlabel("")
+        strip.set_xlabel("epoch (phase: umwelt.phases)", fontsize=8)
+        axes.append(strip)
+    return fig, axes
 
 
 def plot_gate_statistics(
