@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from sim.circuits import DEFAULT_WIDTHS, CircuitsConfig
 from sim.exact import ExactConfig
@@ -28,7 +29,35 @@ from sim.phases import PhasesConfig
 from sim.runs import PAPER_OBSERVE_AT, SimulateConfig, TrainConfig
 from umwelt.errors import ConfigError, UmweltError
 
+
+class _OneLineErrors(TyperGroup):
+    """The ``umwelt`` group: a bad option or value is one line ``error: ...`` and exit code 2,
+    like every other bad input (typer would draw a usage box)."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        from typer._click import exceptions as ce
+        from typer.exceptions import Abort
+
+        try:
+            rv = super().main(*args, standalone_mode=False, **kwargs)
+        except ce.NoArgsIsHelpError as e:
+            e.show()  # the help, as typer shows it
+            sys.exit(2)
+        except ce.UsageError as e:
+            where = f"umwelt {e.ctx.info_name}: " if e.ctx is not None and e.ctx.parent else ""
+            message = " ".join(e.format_message().split())
+            typer.echo(f"error: {where}{message}", err=True)
+            sys.exit(2)
+        except Abort:
+            typer.echo("aborted", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     help="Umwelt: deep neural networks as stochastic graphical models at temperature T.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
@@ -243,6 +272,9 @@ def simulate(
     except KeyboardInterrupt:
         typer.echo("interrupted; metrics and weights so far are in the run directory", err=True)
         raise typer.Exit(code=130) from None
+    status = result.summary.get("status", "")
+    if status != "completed":  # a diverged run says so, --quiet or not
+        typer.echo(f"run {status}", err=True)
     typer.echo(f"run directory: {result.run_dir}")
 
 

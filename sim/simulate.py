@@ -34,6 +34,7 @@ import numpy as np
 
 from sim.figures import simulate_figures
 from sim.runs import io
+from sim.runs.lock import claim_new
 from sim.runs.simulate import SimulateConfig, build_net, load_data
 from umwelt.seeds import streams
 
@@ -80,7 +81,8 @@ def _mc_metrics(model, X, y, *, S: int, loss_fn, batch_size: int) -> dict[str, f
         # one draw is returned as is: averaging copies could change its last bit (T = 0 twin)
         return (float(a[0]), 0.0) if n == 1 else (float(a.mean()), float(a.std(ddof=1) / n**0.5))
 
-    (loss, loss_se), (acc, acc_se) = mean_se(losses), mean_se(accs)
+    with np.errstate(invalid="ignore", over="ignore"):  # a diverged net: inf/NaN, quietly
+        (loss, loss_se), (acc, acc_se) = mean_se(losses), mean_se(accs)
     return {
         "loss": loss,
         "loss_se": loss_se,
@@ -157,133 +159,131 @@ def run(
     device, dtype = resolve_device(cfg.device), resolve_dtype(cfg.dtype)
     widths = (data.dim, *cfg.hidden, 1)
     seeds = _seeds(cfg.seed)
+    eval_bs = max(cfg.batch_size, 1024)  # examples per pass of the full-data measurements
     run_dir = Path(cfg.out)
-    run_dir.mkdir(parents=True)
-    io.write_json(
-        run_dir / "config.json",
-        {
-            **asdict(cfg),
-            "widths": widths,
-            "seeds": seeds,
-            "dataset_info": data.info,
-            "n_train": data.n_train,
-            "n_test": data.n_test,
-            "versions": io.versions(),
-        },
-    )
-
-    def tensor(a):
-        return torch.as_tensor(a, dtype=dtype, device=device)
-
-    Xtr, ytr, Xte, yte = map(tensor, (data.X_train, data.y_train, data.X_test, data.y_test))
-    loss_fn = get_loss(cfg.loss)
-    nets = {
-        "": build_net(cfg, widths, "finite_T", dtype=dtype, device=device),
-        "relu_": build_net(cfg, widths, "relu", dtype=dtype, device=device),
-    }
-    opts = {k: make_optimizer(m, cfg.lr, cfg.momentum) for k, m in nets.items()}
-    order_gen = torch.Generator().manual_seed(seeds["data_order"])
-    noise_gen = GateNoise(seeds["gate_noise"], device)
-    eval_gen = GateNoise(seeds["evaluation"], device)
-    model = nets[""]
-    model.set_generator(noise_gen)
-    ckpt = run_dir / "checkpoints"
-    io.atomic_write(ckpt / "init.pt", lambda p: torch.save(model.state_dict(), p))
-
-    def measure(epoch: int, epoch_losses: dict[str, float], t0: float) -> dict:
-        row: dict[str, Any] = {"epoch": epoch}
-        model.set_generator(eval_gen)  # evaluation draws never touch the training noise stream
-        for prefix, net in nets.items():
-            tr = _mc_metrics(
-                net, Xtr, ytr, S=cfg.samples, loss_fn=loss_fn, batch_size=max(cfg.batch_size, 1024)
-            )
-            te = _mc_metrics(
-                net, Xte, yte, S=cfg.samples, loss_fn=loss_fn, batch_size=max(cfg.batch_size, 1024)
-            )
-            row[f"{prefix}loss"] = tr["loss"]
-            row[f"{prefix}train_acc"] = tr["acc"]
-            row[f"{prefix}test_loss"] = te["loss"]
-            row[f"{prefix}test_acc"] = te["acc"]
-            row[f"{prefix}epoch_loss"] = epoch_losses.get(prefix)
-            grads, full = full_gradient(
-                net, Xtr, ytr, loss=cfg.loss, batch_size=max(cfg.batch_size, 1024)
-            )
-            row[f"{prefix}order_parameter"] = cfg.lr * full["grad_sq"]
-            # N_Δ of the evaluation's draws (a mean over them at T > 0), margins pooled
-            stats = margin_statistics(tr["margins"] if tr["draws"] > 1 else tr["margins"][0])
-            row |= {f"{prefix}{k}": v for k, v in stats.items()}
-            norms = layer_norms(net, grads)
-            row[f"{prefix}layer_grad_norms"] = norms["layer_grad_norms"]
-            row[f"{prefix}weight_norms"] = norms["weight_norms"]
-            row[f"{prefix}effective_temperature"] = effective_temperatures(net)
-        gates = gate_statistics(model, Xtr, batch_size=1024)
-        row.update({k: gates[k].tolist() for k in ("gate_entropy", "gate_agreement")})
-        model.set_generator(noise_gen)
-        row["wall_s"] = time.perf_counter() - t0
-        return row
-
-    result = SimulateResult(run_dir=run_dir)
-    t0 = time.perf_counter()
-
-    def save() -> None:
-        # the weights first: metrics.jsonl never names an epoch whose weights are not on disk
-        for prefix, name in (("", "finite_T"), ("relu_", "relu")):
-            state = nets[prefix].state_dict()
-            io.atomic_write(ckpt / f"{name}.pt", lambda p, s=state: torch.save(s, p))
-        io.write_jsonl(run_dir / "metrics.jsonl", result.metrics)
-
-    stochastic = cfg.temperature > 0  # the finite-T net samples its gates
-
-    def label(row: dict) -> None:
-        """The online phase of each net (umwelt.phases, default thresholds)."""
-        rows = [*result.metrics, row]
-        row["phase"] = classify(rows, stochastic=stochastic)[-1].phase
-        row["relu_phase"] = classify(rows, prefix="relu_")[-1].phase
-
-    status = "completed"
+    lock = claim_new(run_dir, "umwelt simulate")  # one writer: taken before the first file
     try:
-        for epoch in range(cfg.epochs + 1):
-            losses: dict[str, float] = {}
-            if epoch > 0:
-                order = epoch_order(data.n_train, order_gen)  # one order for both nets
-                for prefix, net in nets.items():
-                    losses[prefix] = em_epoch(
-                        net,
-                        Xtr,
-                        ytr,
-                        opts[prefix],
-                        batch_size=cfg.batch_size,
-                        order=order,
-                        loss=cfg.loss,
-                    )
-            row = measure(epoch, losses, t0)
-            label(row)
-            if not math.isfinite(row["loss"]) or not math.isfinite(row["relu_loss"]):
-                status = f"diverged at epoch {epoch} (non-finite loss); lower --lr"
+        io.write_json(
+            run_dir / "config.json",
+            {
+                **asdict(cfg),
+                "widths": widths,
+                "seeds": seeds,
+                "dataset_info": data.info,
+                "n_train": data.n_train,
+                "n_test": data.n_test,
+                "versions": io.versions(),
+            },
+        )
+
+        def tensor(a):
+            return torch.as_tensor(a, dtype=dtype, device=device)
+
+        Xtr, ytr, Xte, yte = map(tensor, (data.X_train, data.y_train, data.X_test, data.y_test))
+        loss_fn = get_loss(cfg.loss)
+        nets = {
+            "": build_net(cfg, widths, "finite_T", dtype=dtype, device=device),
+            "relu_": build_net(cfg, widths, "relu", dtype=dtype, device=device),
+        }
+        opts = {k: make_optimizer(m, cfg.lr, cfg.momentum) for k, m in nets.items()}
+        order_gen = torch.Generator().manual_seed(seeds["data_order"])
+        noise_gen = GateNoise(seeds["gate_noise"], device)
+        eval_gen = GateNoise(seeds["evaluation"], device)
+        model = nets[""]
+        model.set_generator(noise_gen)
+        ckpt = run_dir / "checkpoints"
+        io.atomic_write(ckpt / "init.pt", lambda p: torch.save(model.state_dict(), p))
+
+        def measure(epoch: int, epoch_losses: dict[str, float], t0: float) -> dict:
+            row: dict[str, Any] = {"epoch": epoch}
+            model.set_generator(eval_gen)  # evaluation draws never touch the training noise stream
+            for prefix, net in nets.items():
+                tr = _mc_metrics(net, Xtr, ytr, S=cfg.samples, loss_fn=loss_fn, batch_size=eval_bs)
+                te = _mc_metrics(net, Xte, yte, S=cfg.samples, loss_fn=loss_fn, batch_size=eval_bs)
+                row[f"{prefix}loss"] = tr["loss"]
+                row[f"{prefix}train_acc"] = tr["acc"]
+                row[f"{prefix}test_loss"] = te["loss"]
+                row[f"{prefix}test_acc"] = te["acc"]
+                row[f"{prefix}epoch_loss"] = epoch_losses.get(prefix)
+                grads, full = full_gradient(net, Xtr, ytr, loss=cfg.loss, batch_size=eval_bs)
+                row[f"{prefix}order_parameter"] = cfg.lr * full["grad_sq"]
+                # N_Δ of the evaluation's draws (a mean over them at T > 0), margins pooled
+                stats = margin_statistics(tr["margins"] if tr["draws"] > 1 else tr["margins"][0])
+                row |= {f"{prefix}{k}": v for k, v in stats.items()}
+                norms = layer_norms(net, grads)
+                row[f"{prefix}layer_grad_norms"] = norms["layer_grad_norms"]
+                row[f"{prefix}weight_norms"] = norms["weight_norms"]
+                row[f"{prefix}effective_temperature"] = effective_temperatures(net)
+            gates = gate_statistics(model, Xtr, batch_size=1024)
+            row.update({k: gates[k].tolist() for k in ("gate_entropy", "gate_agreement")})
+            model.set_generator(noise_gen)
+            row["wall_s"] = time.perf_counter() - t0
+            return row
+
+        result = SimulateResult(run_dir=run_dir)
+        t0 = time.perf_counter()
+
+        def save() -> None:
+            # the weights first: metrics.jsonl never names an epoch whose weights are not on disk
+            for prefix, name in (("", "finite_T"), ("relu_", "relu")):
+                state = nets[prefix].state_dict()
+                io.atomic_write(ckpt / f"{name}.pt", lambda p, s=state: torch.save(s, p))
+            io.write_jsonl(run_dir / "metrics.jsonl", result.metrics)
+
+        stochastic = cfg.temperature > 0  # the finite-T net samples its gates
+
+        def label(row: dict) -> None:
+            """The online phase of each net (umwelt.phases, default thresholds)."""
+            rows = [*result.metrics, row]
+            row["phase"] = classify(rows, stochastic=stochastic)[-1].phase
+            row["relu_phase"] = classify(rows, prefix="relu_")[-1].phase
+
+        status = "completed"
+        try:
+            for epoch in range(cfg.epochs + 1):
+                losses: dict[str, float] = {}
+                if epoch > 0:
+                    order = epoch_order(data.n_train, order_gen)  # one order for both nets
+                    for prefix, net in nets.items():
+                        losses[prefix] = em_epoch(
+                            net,
+                            Xtr,
+                            ytr,
+                            opts[prefix],
+                            batch_size=cfg.batch_size,
+                            order=order,
+                            loss=cfg.loss,
+                        )
+                row = measure(epoch, losses, t0)
+                label(row)
+                if not math.isfinite(row["loss"]) or not math.isfinite(row["relu_loss"]):
+                    status = f"diverged at epoch {epoch} (non-finite loss); lower --lr"
+                    result.metrics.append(row)
+                    break
                 result.metrics.append(row)
-                break
-            result.metrics.append(row)
-            save()
-            if on_epoch is not None:
-                on_epoch(row)
-    except KeyboardInterrupt:
-        status = "interrupted"
-        raise
+                save()
+                if on_epoch is not None:
+                    on_epoch(row)
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        finally:
+            if result.metrics:
+                result.summary = _summarize(
+                    cfg,
+                    result.metrics,
+                    nets,
+                    (Xtr, ytr, Xte, yte),
+                    eval_gen,
+                    loss_fn,
+                    status,
+                    time.perf_counter() - t0,
+                )
+                io.write_json(run_dir / "summary.json", result.summary)
+                simulate_figures(run_dir, result.metrics, cfg)
+        return result
     finally:
-        if result.metrics:
-            result.summary = _summarize(
-                cfg,
-                result.metrics,
-                nets,
-                (Xtr, ytr, Xte, yte),
-                eval_gen,
-                loss_fn,
-                status,
-                time.perf_counter() - t0,
-            )
-            io.write_json(run_dir / "summary.json", result.summary)
-            simulate_figures(run_dir, result.metrics, cfg)
-    return result
+        lock.release()
 
 
 def _first_zero_error(rows: list[dict], key: str) -> int | None:

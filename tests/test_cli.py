@@ -249,3 +249,29 @@ def test_train_and_resume_validate_once_and_check_the_filesystem_once(tmp_path, 
     assert res.exit_code == 0, res.output
     assert len(resumable) == 1  # by resume_config; run() takes its result as is
     assert len(validations) == 1 + 4  # the run's config, then each option given again in it
+
+
+# -- typer's own errors are one line too (reliability issue, item 10) ----------------------------
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["simulate", "--temperature", "abc"], "Invalid value for '--temperature'"),
+        (["simulate", "--tempreature", "1"], "No such option: --tempreature"),
+        (["hessian"], "Missing argument 'RUN'"),
+        (["nothing"], "No such command 'nothing'"),
+    ],
+)
+def test_parse_errors_are_one_line_naming_the_option(args, needle):
+    res = runner.invoke(cli.app, args)
+    lines = res.output.strip().splitlines()
+    assert res.exit_code == 2 and len(lines) == 1, res.output
+    assert lines[0].startswith("error: ") and needle in lines[0] and "╭" not in res.output
+
+
+def test_a_diverged_simulate_run_says_so_even_when_quiet(tmp_path):
+    out = tmp_path / "div"
+    args = ["simulate", "--lr", "1e6", "--epochs", "2", "--hidden", "8", "--dataset", DATA]
+    res = runner.invoke(cli.app, [*args, "--out", str(out), "--quiet"])
+    assert res.exit_code == 0 and res.stderr.startswith("run diverged at epoch "), res.output

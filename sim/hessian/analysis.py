@@ -24,6 +24,7 @@ from sim.figures import hessian_figures
 from sim.hessian import store
 from sim.hessian.config import HessianConfig, checkpoints_of
 from sim.runs import HessianSettings, Run
+from sim.runs.lock import RunLock
 from umwelt.errors import ConfigError, NonFiniteError, UmweltError
 from umwelt.seeds import streams
 
@@ -452,8 +453,21 @@ def analyse(
 ) -> list[dict]:
     """:func:`run` inside an existing process group (``world``: :class:`sim.distributed.World`).
 
-    ``cfg`` must be validated. Every rank calls it; rank 0 writes.
+    ``cfg`` must be validated. Every rank calls it; rank 0 writes, holding the run directory's
+    lock (:class:`sim.runs.lock.RunLock`) from before the first product: a second writer is
+    refused before anything is computed (inside ``umwelt train --hessian-at`` the training
+    process holds it already).
     """
+    main = world is None or world.is_main
+    lock = RunLock(cfg.run, "umwelt hessian").acquire() if main else None
+    try:
+        return _analyse(cfg, world=world, device=device, progress=progress)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _analyse(cfg: HessianConfig, *, world, device: str, progress: Progress | None) -> list[dict]:
     import torch
 
     from umwelt.nn.device import resolve_device, resolve_dtype
@@ -537,25 +551,21 @@ def analyse(
         bound = cfg.grid_bound or (cfg.grid_margin * top if top > 0 else 1.0)
         points = cfg.grid_points
     grid, c = density_grid(bound, points)
-    if main:
-        if cfg.fresh:
-            store.clear(out)
-        store.write_config(
-            out,
-            {
-                "run": str(run.path),
-                "kind": run.kind,
-                "temperature": temperature,
-                "loss": run.loss,
-                "settings": settings,
-                "grid_bound": bound,
-                "grid_points": points,
-                "grid_scale": "symlog",
-                "grid_c": c,
-                "band_level": BAND_LEVEL,
-                "seeds": seeds,
-            },
-        )
+    record = {
+        "run": str(run.path),
+        "kind": run.kind,
+        "temperature": temperature,
+        "loss": run.loss,
+        "settings": settings,
+        "grid_bound": bound,
+        "grid_points": points,
+        "grid_scale": "symlog",
+        "grid_c": c,
+        "band_level": BAND_LEVEL,
+        "seeds": seeds,
+    }
+    # the settings file is written with the first result it describes, not before
+    configured = False
 
     # -- pass 2: everything, epoch by epoch, each written as soon as it exists
     rows: list[dict] = []
@@ -590,6 +600,11 @@ def analyse(
         }
         rows.append(row)
         if main:
+            if not configured:
+                if cfg.fresh:
+                    store.clear(out)
+                store.write_config(out, record)
+                configured = True
             store.write_epoch(out, row, arrays | {"example_ids": ids})
     stage("epochs", len(rows), len(done_epochs), "")
     if main and cfg.figures and rows:

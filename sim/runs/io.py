@@ -24,6 +24,7 @@ from umwelt.errors import ConfigError
 __all__ = [
     "atomic_write",
     "check_out_dir",
+    "check_writable",
     "default_run_dir",
     "read_jsonl",
     "to_jsonable",
@@ -44,29 +45,55 @@ def check_out_dir(out: Path) -> Path:
     Raises:
         ConfigError: when ``out`` is a file, a non-empty directory, or lies under a file.
     """
+    from sim.runs.lock import RunLockedError, _held, holder, is_held
+
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {str(out)!r} is a file, not a directory")
+    if out.is_dir() and is_held(out):
+        raise RunLockedError(_held(out, holder(out) or {}))
     if out.is_dir() and any(out.iterdir()):
         raise ConfigError(f"--out {str(out)!r} already exists and is not empty; choose a new one")
-    for parent in out.parents:
+    for parent in [out, *out.parents]:
         if parent.exists():
             if not parent.is_dir():
                 raise ConfigError(f"--out {str(out)!r} lies under {str(parent)!r}, which is a file")
-            if not os.access(parent, os.W_OK):
-                raise ConfigError(f"--out {str(out)!r}: cannot write in {str(parent)!r}")
+            check_writable(parent, f"--out {str(out)!r}")
             break
     return out
 
 
+def check_writable(directory: Path, what: str) -> None:
+    """That a file can be created in ``directory`` — by creating (and removing) one, which is
+    the only test that holds on read-only mounts, ``/proc`` and for root.
+
+    Raises:
+        ConfigError: naming ``what`` and the directory.
+    """
+    try:
+        with tempfile.TemporaryFile(dir=directory, prefix=".umwelt-probe-"):
+            pass
+    except OSError as e:
+        raise ConfigError(f"{what}: cannot write in {str(directory)!r} ({e.strerror})") from None
+
+
+def _file_mode() -> int:
+    """The mode of a new file under the current umask (0644 for the usual 022)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``."""
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``,
+    with the mode a plain new file would get (the temporary file's own is 0600)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -12,6 +12,7 @@ from typing import Any
 
 from sim.figures import make_figures
 from sim.runs import Run, io
+from sim.runs.lock import RunLock, claim_new
 from sim.runs.train import TrainConfig, check_resumable, resolve_dataset
 from sim.train.trainer import Trainer
 from umwelt.errors import ConfigError
@@ -148,16 +149,19 @@ def run(
         )
     world, device_name = distributed.setup(cfg.device)
     completed = False
+    locks: list[RunLock] = []  # rank 0's lock of the run directory, once taken
     try:
         hooks = (on_epoch, on_step, analyse_hessian)
-        result = _run(cfg, world, device_name, resume, hooks, figures)
+        result = _run(cfg, world, device_name, resume, hooks, figures, locks)
         completed = True
         return result
     finally:
+        for lock in locks:
+            lock.release()
         distributed.teardown(world, completed=completed)
 
 
-def _run(cfg, world, device_name, resume, hooks, figures) -> TrainResult:
+def _run(cfg, world, device_name, resume, hooks, figures, locks) -> TrainResult:
     on_epoch, on_step, analyse_hessian = hooks
     tr = Trainer(cfg, world, device_name, resume=resume)
     run_dir = tr.run_dir
@@ -169,6 +173,8 @@ def _run(cfg, world, device_name, resume, hooks, figures) -> TrainResult:
                 f"than when the run started (sha256 {tr.data_info['data_sha256'][:12]}… vs "
                 f"{str(stored)[:12]}…)"
             )
+        if world.is_main:  # one writer: before last.pt is read (and later replaced)
+            locks.append(RunLock(run_dir, "umwelt train --resume").acquire())
         tr.load_checkpoint()
         tr.hessian_rows = [h for h in Run.open(run_dir).hessian_rows() if h["epoch"] <= tr.epoch]
         if world.distributed:
@@ -176,7 +182,7 @@ def _run(cfg, world, device_name, resume, hooks, figures) -> TrainResult:
 
             dist.barrier()  # every rank has read last.pt before rank 0 may replace it
     elif world.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        locks.append(claim_new(run_dir, "umwelt train"))  # one writer, before the first file
         io.write_json(run_dir / "config.json", tr.config_record())
     result = TrainResult(run_dir=run_dir, metrics=tr.rows)
     if world.is_main and resume:

@@ -249,11 +249,13 @@ def margin_statistics(margins: np.ndarray | torch.Tensor) -> dict:
     if m.ndim not in (1, 2) or m.shape[-1] == 0:
         raise ShapeError(f"margins must be (n,) or (S, n) with n > 0, got {m.shape}")
     per_draw = (m.reshape(-1, m.shape[-1]) < 1).sum(axis=1)  # (S,)
+    with np.errstate(invalid="ignore"):  # a diverged net's ±inf margins
+        quantiles = np.quantile(m, MARGIN_QUANTILES).tolist()
     count = int(per_draw[0]) if m.ndim == 1 else float(per_draw.mean())
     return {
         "n_unsatisfied": count,
         "frac_unsatisfied": float(per_draw.mean() / m.shape[-1]),
-        "margin_quantiles": np.quantile(m, MARGIN_QUANTILES).tolist(),
+        "margin_quantiles": quantiles,
     }
 
 
