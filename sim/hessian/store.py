@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.runs import io, read_jsonl, to_jsonable
+from sim.runs import io, to_jsonable
+from sim.runs.untrusted import load_json, load_jsonl
 from umwelt.errors import ConfigError
 
 __all__ = ["check_stored", "clear", "write_config", "write_epoch"]
@@ -25,10 +26,15 @@ def check_stored(out: Path, settings: dict, cfg) -> dict | None:
     path = out / "config.json"
     if cfg.fresh or not path.is_file():
         return None
+    if (out / "hessian.jsonl").is_file():  # a damaged row file: refused before any result
+        try:
+            load_jsonl(out / "hessian.jsonl")
+        except ConfigError as e:
+            raise ConfigError(f"{e}; pass --fresh to replace the results") from None
     try:
-        stored = json.loads(path.read_text())
+        stored = load_json(path)
         old = {("examples" if k == "subset" else k): v for k, v in stored["settings"].items()}
-    except (ValueError, KeyError, TypeError) as e:
+    except (ConfigError, KeyError, TypeError, AttributeError) as e:
         raise ConfigError(f"unreadable {str(path)!r} ({e!r}); pass --fresh to replace it") from None
     for key, value in settings.items():
         if old.get(key) != value:
@@ -59,7 +65,7 @@ def write_epoch(out: Path, row: dict, arrays: dict) -> None:
 
     io.atomic_write(out / f"epoch_{row['epoch']:04d}.npz", write)
     path = out / "hessian.jsonl"
-    old = read_jsonl(path) if path.is_file() else []
+    old = load_jsonl(path) if path.is_file() else []
     merged = {r["epoch"]: r for r in old} | {row["epoch"]: to_jsonable(row)}
     io.write_jsonl(path, [merged[k] for k in sorted(merged)])
 

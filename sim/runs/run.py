@@ -26,7 +26,7 @@ import numpy as np
 
 from sim.runs import hessian as hessian_dir
 from sim.runs import simulate, train
-from sim.runs.io import read_jsonl
+from sim.runs.untrusted import load_checkpoint, load_json, load_jsonl, load_npz
 from umwelt.errors import ConfigError, ShapeError
 
 __all__ = ["KINDS", "Run"]
@@ -66,10 +66,10 @@ class Run:
             raise ConfigError(f"no run directory {str(path)!r}")
         neither = f"{str(path)!r} is not a run directory of umwelt train or umwelt simulate"
         try:
-            stored = json.loads((path / "config.json").read_text())
+            stored = load_json(path / "config.json")
         except FileNotFoundError:
             raise ConfigError(f"{neither}: no config.json") from None
-        except (OSError, ValueError) as e:
+        except ConfigError as e:
             raise ConfigError(f"{str(path)!r}: unreadable config.json ({e})") from None
         if isinstance(stored, dict) and {"model", "dataset"} <= stored.keys():
             kind, schema = "train", train.TrainConfig
@@ -93,15 +93,13 @@ class Run:
         """
         path = self.path / "metrics.jsonl"
         try:
-            rows = read_jsonl(path)
+            rows = load_jsonl(path)
         except FileNotFoundError:
             if required:
                 raise ConfigError(
                     f"the {self.kind} run {str(self.path)!r} has no metrics.jsonl"
                 ) from None
             return []
-        except (OSError, ValueError) as e:
-            raise ConfigError(f"{str(self.path)!r}: unreadable metrics.jsonl ({e})") from None
         if required and not rows:
             raise ConfigError(
                 f"the {self.kind} run {str(self.path)!r} has no metrics yet (metrics.jsonl)"
@@ -111,21 +109,16 @@ class Run:
     def summary(self) -> dict | None:
         """``summary.json`` (written when a run ends, also after a failure), or ``None``."""
         try:
-            return json.loads((self.path / "summary.json").read_text())
+            return load_json(self.path / "summary.json")
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as e:
-            raise ConfigError(f"{str(self.path)!r}: unreadable summary.json ({e})") from None
 
     def observations(self) -> list[dict[str, np.ndarray]]:
         """The ``observations/epoch_XXXX.npz`` of a train run as dicts, sorted by epoch."""
-        out = []
-        for path in sorted((self.path / "observations").glob("epoch_*.npz")):
-            try:
-                with np.load(path, allow_pickle=False) as z:
-                    out.append({k: z[k] for k in z.files})
-            except (OSError, ValueError) as e:
-                raise ConfigError(f"unreadable observation {str(path)!r}: {e}") from None
+        out = [load_npz(p) for p in sorted((self.path / "observations").glob("epoch_*.npz"))]
+        for o, p in zip(out, sorted((self.path / "observations").glob("epoch_*.npz"))):
+            if "epoch" not in o or o["epoch"].shape != () or o["epoch"].dtype.kind not in "iu":
+                raise ConfigError(f"observation {str(p)!r} has no integer epoch")
         out.sort(key=lambda o: int(o["epoch"]))
         return out
 
@@ -289,7 +282,6 @@ class Run:
             ConfigError: for a missing or unreadable checkpoint.
             ShapeError: when its weights do not fit the run's configuration.
         """
-        import torch
 
         if which is not None:
             path, _, net = self.checkpoint(which)
@@ -309,13 +301,10 @@ class Run:
                 )
             path = found[epoch]
         model = self.build_model(net, dtype=dtype, device=device)
-        try:
-            state = torch.load(path, map_location=device, weights_only=True)
-        except Exception as e:  # a truncated or foreign file: one line naming it
-            raise ConfigError(f"cannot read checkpoint {str(path)!r}: {e}") from None
+        state = load_checkpoint(path, map_location=device)
         try:
             model.load_state_dict(state)
-        except RuntimeError as e:  # missing keys or shapes that do not fit
+        except (RuntimeError, TypeError, AttributeError) as e:  # keys or shapes that do not fit
             first = str(e).strip().splitlines()
             raise ShapeError(
                 f"the checkpoint {str(path)!r} does not fit the run's configuration: "
@@ -338,16 +327,16 @@ class Run:
         out = self.hessian_dir(net)
         if not (out / "config.json").is_file():
             return {}, []
-        try:
-            config = json.loads((out / "config.json").read_text())
-            epochs = []
-            for path in sorted(out.glob("epoch_*.npz")):
-                with np.load(path, allow_pickle=False) as z:
-                    d = {k: z[k] for k in z.files}
+        config = load_json(out / "config.json")
+        epochs = []
+        for path in sorted(out.glob("epoch_*.npz")):
+            d = load_npz(path)
+            try:
                 d["row"] = json.loads(str(d["row"]))
-                epochs.append(d)
-        except (OSError, ValueError, KeyError) as e:
-            raise ConfigError(f"unreadable Hessian results in {str(out)!r}: {e}") from None
+                int(d["epoch"])
+            except (KeyError, ValueError, TypeError) as e:
+                raise ConfigError(f"unreadable Hessian results {str(path)!r}: {e!r}") from None
+            epochs.append(d)
         epochs.sort(key=lambda d: int(d["epoch"]))
         return config, epochs
 
@@ -355,8 +344,6 @@ class Run:
         """The rows of ``hessian/hessian.jsonl`` (``[]`` when the run has no analysis)."""
         path = self.hessian_dir(net) / "hessian.jsonl"
         try:
-            return read_jsonl(path)
+            return load_jsonl(path)
         except FileNotFoundError:
             return []
-        except (OSError, ValueError) as e:
-            raise ConfigError(f"unreadable {str(path)!r} ({e})") from None

@@ -27,6 +27,7 @@ import numpy as np
 from sim.runs import io
 from sim.runs.codec import JsonConfig, check_path
 from sim.runs.hessian import HessianSettings, parse_settings
+from sim.runs.untrusted import load_json as io_json
 from umwelt._checks import check_fraction, check_int, check_positive, check_real
 from umwelt.errors import ConfigError
 
@@ -224,6 +225,41 @@ def _check_stop_phase(phase) -> str | None:
     return phase
 
 
+#: what a train run directory may hold before its first resumable checkpoint
+_EARLY_ENTRIES = frozenset(
+    {"config.json", "metrics.jsonl", "summary.json", "observations", "checkpoints", "figures",
+     "hessian", ".lock"}
+)  # fmt: skip
+
+
+def restartable(run_dir: Path) -> bool:
+    """Whether ``run_dir`` is a train run that stopped before its first resumable checkpoint
+    (``checkpoints/last.pt``): nothing in it can be continued, so a new run may start in its
+    place. It must hold a train ``config.json``, nothing but a run's entries, and no live lock.
+    """
+    from sim.runs.lock import is_held
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file() or (run_dir / "checkpoints" / CHECKPOINT).exists():
+        return False
+    if any(p.name not in _EARLY_ENTRIES for p in run_dir.iterdir()) or is_held(run_dir):
+        return False
+    try:
+        stored = io_json(run_dir / "config.json")
+    except Exception:
+        return False
+    return isinstance(stored, dict) and {"model", "dataset"} <= stored.keys()
+
+
+def clear_early_run(run_dir: Path) -> None:
+    """Remove what a run that never reached its first checkpoint left (see :func:`restartable`)."""
+    import shutil
+
+    for p in Path(run_dir).iterdir():
+        if p.name in _EARLY_ENTRIES and p.name != ".lock":
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+
+
 def check_resumable(run_dir: Path) -> None:
     """That ``run_dir`` holds a train run with its resumable checkpoint (reads only)."""
     if not run_dir.is_dir():
@@ -233,7 +269,7 @@ def check_resumable(run_dir: Path) -> None:
     if not (run_dir / "checkpoints" / CHECKPOINT).is_file():
         raise ConfigError(
             f"--resume {str(run_dir)!r}: no checkpoint (checkpoints/{CHECKPOINT}); the run "
-            "stopped before its first one, start it again"
+            "stopped before its first one: start it again in place with --out (same directory)"
         )
 
 

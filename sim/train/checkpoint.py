@@ -14,6 +14,7 @@ import time
 
 from sim.runs import io
 from sim.runs.train import CHECKPOINT
+from sim.runs.untrusted import load_checkpoint
 from umwelt.errors import ConfigError
 
 __all__ = ["FORMAT", "load", "rng_states", "save"]
@@ -77,10 +78,7 @@ def load(tr) -> None:
     from umwelt.nn.train import EpochState
 
     path = tr.run_dir / "checkpoints" / CHECKPOINT
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a truncated or foreign file: say so in one line
-        raise ConfigError(f"cannot read checkpoint {str(path)!r}: {e}") from None
+    ck = load_checkpoint(path)  # a truncated, foreign or hostile file: one line naming it
     if not isinstance(ck, dict) or ck.get("format") != FORMAT:
         raise ConfigError(f"{str(path)!r} is not a train checkpoint of format {FORMAT}")
     noisy = tr.cfg.gate_mode == "sample" and tr.cfg.temperature > 0

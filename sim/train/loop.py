@@ -13,7 +13,13 @@ from typing import Any
 from sim.figures import make_figures
 from sim.runs import Run, io
 from sim.runs.lock import RunLock, claim_new
-from sim.runs.train import TrainConfig, check_resumable, resolve_dataset
+from sim.runs.train import (
+    TrainConfig,
+    check_resumable,
+    clear_early_run,
+    resolve_dataset,
+    restartable,
+)
 from sim.train.trainer import Trainer
 from umwelt.errors import ConfigError
 
@@ -40,6 +46,8 @@ def prepare(cfg: TrainConfig, *, resume: bool = False) -> TrainConfig:
     out = cfg.out if cfg.out is not None else io.default_run_dir("train")
     if resume:
         check_resumable(out)
+    elif Path(out).is_dir() and restartable(Path(out)):
+        io.check_writable(Path(out), f"--out {str(out)!r}")  # restarted in place by run()
     else:
         out = io.check_out_dir(out)
     return replace(cfg, out=out, dataset=resolve_dataset(cfg.dataset)).marked(mark)
@@ -182,6 +190,9 @@ def _run(cfg, world, device_name, resume, hooks, figures, locks) -> TrainResult:
 
             dist.barrier()  # every rank has read last.pt before rank 0 may replace it
     elif world.is_main:
+        if run_dir.is_dir() and restartable(run_dir):  # killed before its first checkpoint
+            locks.append(RunLock(run_dir, "umwelt train").acquire())
+            clear_early_run(run_dir)
         locks.append(claim_new(run_dir, "umwelt train"))  # one writer, before the first file
         io.write_json(run_dir / "config.json", tr.config_record())
     result = TrainResult(run_dir=run_dir, metrics=tr.rows)
