@@ -563,20 +563,6 @@ def _show_circuit(n: _Net, cc: ConvCircuits, index: int) -> dict:
 # -- the driver -----------------------------------------------------------------------------------
 
 
-def _check_out(out: Path) -> None:
-    """``--out`` is a directory (new or not) that can be written, checked by writing."""
-    from sim.runs.io import check_writable
-
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {str(out)!r} is a file, not a directory")
-    for parent in [out, *out.parents]:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ConfigError(f"--out {str(out)!r} lies under {str(parent)!r}, which is a file")
-            check_writable(parent, f"--out {str(out)!r}")
-            return
-
-
 def run(cfg: CircuitsConfig) -> dict:
     """Verify the identities, sample the symmetry, draw the figures; a JSON-ready dict.
 
@@ -590,7 +576,9 @@ def run(cfg: CircuitsConfig) -> dict:
     t0 = time.perf_counter()
     cfg = cfg.validated()
     if cfg.out is not None:
-        _check_out(Path(cfg.out))  # before the computation, not after it
+        from sim.runs.io import check_out_place
+
+        check_out_place(Path(cfg.out))  # before the computation, not after it
     n = _resolve(cfg)
     X, where = _inputs(cfg, n)
     rng = np.random.default_rng(cfg.seed + 2)

@@ -74,14 +74,7 @@ class HessianConfig(HessianSettings):
 
 def checkpoints_of(run: Run, net: str) -> dict[int, Path]:
     """The run's checkpoints of ``net``; :class:`ConfigError` when it has none."""
-    found = run.checkpoints(net)
-    if not found:
-        what = "model_epoch_XXXX.pt" if run.kind == "train" else f"init.pt or {net}.pt"
-        raise ConfigError(
-            f"the {run.kind} run {str(run.path)!r} has no checkpoints to analyse (no {what} in "
-            f"{str(run.path / 'checkpoints')!r})"
-        )
-    return found
+    return run.require_checkpoints(net, purpose=" to analyse")
 
 
 def _parse_epochs(at: Any) -> tuple[int, ...] | None:

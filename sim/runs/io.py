@@ -24,6 +24,7 @@ from umwelt.errors import ConfigError
 __all__ = [
     "atomic_write",
     "check_out_dir",
+    "check_out_place",
     "check_writable",
     "default_run_dir",
     "read_jsonl",
@@ -54,13 +55,26 @@ def check_out_dir(out: Path) -> Path:
         raise RunLockedError(_held(out, holder(out) or {}))
     if out.is_dir() and any(out.iterdir()):
         raise ConfigError(f"--out {str(out)!r} already exists and is not empty; choose a new one")
+    check_out_place(out)
+    return out
+
+
+def check_out_place(out: Path) -> None:
+    """That ``out`` is, or can be made, a directory we can write in: not a file, not under a
+    file, and its nearest existing ancestor writable (:func:`check_writable`).
+
+    Raises:
+        ConfigError: naming ``out`` and what is wrong.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a file, not a directory")
     for parent in [out, *out.parents]:
         if parent.exists():
             if not parent.is_dir():
                 raise ConfigError(f"--out {str(out)!r} lies under {str(parent)!r}, which is a file")
             check_writable(parent, f"--out {str(out)!r}")
-            break
-    return out
+            return
 
 
 def check_writable(directory: Path, what: str) -> None:

@@ -156,6 +156,18 @@ class Run:
                 found[last] = ck / f"{net}.pt"
         return dict(sorted(found.items()))
 
+    def require_checkpoints(self, net: str = "finite_T", *, purpose: str = "") -> dict[int, Path]:
+        """:meth:`checkpoints`, or :class:`ConfigError` when there are none (``purpose``: what
+        they were wanted for, e.g. ``" to analyse"``)."""
+        found = self.checkpoints(net)
+        if not found:
+            what = "model_epoch_XXXX.pt" if self.kind == "train" else f"init.pt or {net}.pt"
+            raise ConfigError(
+                f"the {self.kind} run {str(self.path)!r} has no checkpoints{purpose} (no {what} "
+                f"in {str(self.path / 'checkpoints')!r})"
+            )
+        return found
+
     def _last_simulate_epoch(self) -> int:
         """The epoch of a simulate run's latest weights: the last row of ``metrics.jsonl``
         (written with them after every epoch; a diverged epoch's row is not)."""
@@ -286,13 +298,7 @@ class Run:
         if which is not None:
             path, _, net = self.checkpoint(which)
         else:
-            found = self.checkpoints(net)
-            if not found:
-                what = "model_epoch_XXXX.pt" if self.kind == "train" else f"init.pt or {net}.pt"
-                raise ConfigError(
-                    f"the {self.kind} run {str(self.path)!r} has no checkpoints (no {what} in "
-                    f"{str(self.path / 'checkpoints')!r})"
-                )
+            found = self.require_checkpoints(net)
             epoch = list(found)[-1] if epoch is None else epoch
             if epoch not in found:
                 raise ConfigError(

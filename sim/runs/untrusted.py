@@ -27,6 +27,16 @@ def _one_line(e: BaseException) -> str:
     return (text[:300] + "…") if len(text) > 300 else text or type(e).__name__
 
 
+def _read_text(path: Path) -> str:
+    """The text of ``path``; FileNotFoundError as is, any other failure one ConfigError line."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read {str(path)!r}: {_one_line(e)}") from None
+
+
 def load_json(path: Path) -> Any:
     """The JSON value in ``path``.
 
@@ -35,12 +45,7 @@ def load_json(path: Path) -> Any:
         ConfigError: for a file that cannot be read or is not JSON.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read {str(path)!r}: {_one_line(e)}") from None
+    text = _read_text(path)
     try:
         return json.loads(text)
     except ValueError as e:
@@ -62,12 +67,7 @@ def load_jsonl(path: Path) -> list[dict]:
         ConfigError: naming the file and the first bad line.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read {str(path)!r}: {_one_line(e)}") from None
+    text = _read_text(path)
     rows = []
     for i, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
