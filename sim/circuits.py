@@ -446,6 +446,10 @@ def _check_identities(cfg, n: _Net, X, G, rng) -> dict:
             f"{cfg.max_circuits} (--max-circuits); drop --enumerate to sum by dynamic programming"
         )
     D = conv.depth
+    if enumerate_:  # one input's circuits at a time: units, parameters, values per layer
+        from umwelt import memory
+
+        memory.check_fits(f"enumerating {total:,} circuits", 8 * max(counts) * (2 * D + 8))
     # Hessian entries along sampled circuits: (input, l, p, l', q)
     entries: list[tuple[int, int, int, int, int]] = []
     if D >= 2:
@@ -563,6 +567,24 @@ def _show_circuit(n: _Net, cc: ConvCircuits, index: int) -> dict:
 # -- the driver -----------------------------------------------------------------------------------
 
 
+def _check_memory(cfg: CircuitsConfig) -> None:
+    """Refuse a net or a sample that cannot fit, before either is built: an MLP's or a VGG's
+    weights (numpy, the circuit graph of each input, torch, the gradient, and the Hessian
+    checks' tangents and products, one parameter-sized array per column) and the ``samples``
+    circuits of each order (their units and values; twice for a checkpoint and its init)."""
+    from umwelt import memory
+
+    P, D = 0, 16  # a graph or checkpoint: its weights exist already; depth at most vgg16's
+    if cfg.model not in (None, TINY_CONV):
+        P = memory.vgg_sizes(cfg.model, cfg.width, cfg.input_shape)[0]
+    elif cfg.model is None and cfg.graph is None and cfg.checkpoint is None:
+        widths = cfg.widths or DEFAULT_WIDTHS
+        P, D = memory.mlp_parameters(widths), len(widths) - 1
+    need = 8 * P * (4 + 3 * cfg.inputs + 2 * min(cfg.checks, P))
+    need += 8 * cfg.samples * len(ORDER_LABELS) * (D + 5) * (4 if cfg.checkpoint else 2)
+    memory.check_fits(f"circuits ({P:,} weights, {cfg.samples:,} sampled circuits per order)", need)
+
+
 def run(cfg: CircuitsConfig) -> dict:
     """Verify the identities, sample the symmetry, draw the figures; a JSON-ready dict.
 
@@ -575,6 +597,7 @@ def run(cfg: CircuitsConfig) -> dict:
 
     t0 = time.perf_counter()
     cfg = cfg.validated()
+    _check_memory(cfg)
     if cfg.out is not None:
         from sim.runs.io import check_out_place
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from umwelt import memory
 from umwelt._checks import check_int, check_real
 from umwelt.errors import ConfigError
 from umwelt.gates import check_temperature
@@ -73,6 +74,11 @@ def run(cfg: ExactConfig) -> dict:
     from umwelt.exact import exact_enumeration, monte_carlo, n_configurations
 
     cfg = cfg.validated()
+    # the weights (and the kernel's copy), and per input the Monte Carlo draws' logits and gates
+    need = 16 * memory.mlp_parameters(cfg.widths) + 32 * cfg.samples * sum(cfg.widths)
+    memory.check_fits(
+        f"exact (widths {'-'.join(map(str, cfg.widths))}, {cfg.samples:,} samples)", need
+    )
     net = LayeredNetwork.he_normal(cfg.widths, seed=cfg.seed)
     x = np.random.default_rng(cfg.seed + 1).normal(size=(cfg.inputs, net.widths[0]))
     ex = exact_enumeration(net, x, cfg.temperature, limit=cfg.limit)

@@ -99,6 +99,21 @@ def _correct(f, y):
     return f * y > 0
 
 
+def _check_memory(cfg: SimulateConfig) -> None:
+    """Refuse a run whose nets, data and evaluation draws cannot fit (before anything exists)."""
+    from umwelt import memory
+    from umwelt.data import spec_sizes
+
+    n_train, n_test, shape = spec_sizes(cfg.dataset)
+    widths, n = (math.prod(shape), *cfg.hidden, 1), n_train + n_test
+    it = 8 if cfg.dtype == "float64" else 4
+    P, units = memory.mlp_parameters(widths), memory.mlp_activations(widths)
+    need = 2 * memory.training_bytes(P, units, batch=max(cfg.batch_size, 1024), itemsize=it)
+    need += memory.dataset_bytes(n, widths[0], it) + cfg.samples * n * (3 * it + 24)  # the draws
+    shown = "-".join(map(str, widths))
+    memory.check_fits(f"simulate (widths {shown}, {n:,} examples × {cfg.samples} draws)", need)
+
+
 def prepare(cfg: SimulateConfig) -> SimulateConfig:
     """``cfg`` validated, with its run directory checked: the one step before a run writes.
 
@@ -113,6 +128,7 @@ def prepare(cfg: SimulateConfig) -> SimulateConfig:
     if "prepared" in cfg.marks:
         return cfg
     cfg = cfg.validated()
+    _check_memory(cfg)
     out = io.check_out_dir(cfg.out if cfg.out is not None else io.default_run_dir("simulate"))
     return replace(cfg, out=out).marked("prepared")
 

@@ -10,6 +10,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "EnumerationLimitError",
+    "MemoryBudgetError",
     "NonFiniteError",
     "ShapeError",
     "UmweltError",
@@ -34,6 +35,11 @@ class DataError(UmweltError, ValueError):
 
 class EnumerationLimitError(UmweltError, ValueError):
     """An exact enumeration would visit more configurations than the stated limit."""
+
+
+class MemoryBudgetError(ConfigError):
+    """A request whose arrays would not fit in memory, refused before anything is allocated
+    (:func:`umwelt.memory.check_fits`)."""
 
 
 class NonFiniteError(UmweltError, FloatingPointError):

@@ -113,10 +113,19 @@ def _check_limit(limit: int) -> int:
     return int(limit)
 
 
+def _power_of_two(k: int) -> str:
+    """``2^k`` as text: ``2^20 = 1048576``, ``2^20000 ≈ 3.98e6020`` (a long int is not printed)."""
+    if k <= 64:
+        return f"2^{k} = {2**k}"
+    exponent = k * math.log10(2)
+    e = math.floor(exponent)
+    return f"2^{k} ≈ {10 ** (exponent - e):.3g}e{e}"
+
+
 def _refuse_over_limit(n_bits: int, limit: int, what: str) -> None:
-    if 2**n_bits > limit:
+    if n_bits >= int(limit).bit_length():  # 2^n_bits > limit, without the long integer
         raise EnumerationLimitError(
-            f"{what} needs 2^{n_bits} = {2**n_bits} gate configurations per input, "
+            f"{what} needs {_power_of_two(n_bits)} gate configurations per input, "
             f"over the limit of {limit}; use monte_carlo() instead"
         )
 

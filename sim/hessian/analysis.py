@@ -643,4 +643,26 @@ def resolve_steps(cfg: HessianConfig, op) -> dict[str, int | None]:
         )
     # with entry columns, the non-zero entries of those columns are the population of each epoch
     # (fewer than K there: all of them, see _nonzero_entries)
-    return {"lanczos_steps": k, "extreme_steps": ek, "entries": K, "entry_columns": cols}
+    steps = {"lanczos_steps": k, "extreme_steps": ek, "entries": K, "entry_columns": cols}
+    _check_memory(cfg, op, steps)
+    return steps
+
+
+def _check_memory(cfg: HessianConfig, op, steps: dict[str, int | None]) -> None:
+    """Refuse an analysis whose arrays cannot fit, before its first product (and file)."""
+    from umwelt import memory
+
+    N, n, it = op.n, op.n_total, getattr(op.dtype, "itemsize", 8)
+    k, K, B, G = steps["lanczos_steps"], steps["entries"] or 0, cfg.bootstrap, cfg.grid_points
+    basis = max(k if cfg.reorth == "full" else 3, steps["extreme_steps"] or 0) + 4
+    per_point = 3 * cfg.start_vectors * k + SUMMARY_BOOT + 1000 + 8 * len(cfg.epochs or (0,))
+    parts = {  # the Ritz densities on the grid, their bootstrap bands, every epoch's curves
+        f"a Lanczos basis of {basis - 4} × N vectors": it * N * basis,
+        f"a density grid of {G:,} points": 8 * G * per_point,
+    }
+    if K:  # per-example contributions (n × K, the products of a chunk), and the bootstrap
+        chunk = min(n, int(np.clip(ENTRY_CHUNK_BYTES // (64 * N), 8, 256))) * 8 * N * it
+        parts[f"{K:,} entries over {n:,} examples"] = 16 * n * K + 2 * chunk
+        parts[f"{B:,} bootstrap resamples"] = 8 * B * (2 * n + 4 * K)
+    largest = max(parts, key=parts.__getitem__)
+    memory.check_fits(f"the Hessian analysis (N = {N:,}; mostly {largest})", sum(parts.values()))

@@ -26,6 +26,33 @@ from umwelt.errors import ConfigError
 __all__ = ["HessianHook", "TrainResult", "prepare", "resume_config", "run"]
 
 
+def _check_memory(cfg: TrainConfig) -> None:
+    """Refuse a model, batch and dataset that cannot fit, before the data are loaded."""
+    from umwelt import memory
+    from umwelt.data import spec_sizes
+    from umwelt.network import parse_widths
+
+    n_train, n_test, shape = spec_sizes(cfg.dataset, subset=cfg.subset, subset_test=cfg.subset_test)
+    it, d = 8 if cfg.dtype == "float64" else 4, math.prod(shape)
+    try:
+        if cfg.model.startswith("mlp:"):
+            widths = (
+                d,
+                *(max(1, math.floor(n * cfg.width + 0.5)) for n in parse_widths(cfg.model[4:])),
+                1,
+            )
+            P, units = memory.mlp_parameters(widths), memory.mlp_activations(widths)
+        else:
+            P, units = memory.vgg_sizes(cfg.model, cfg.width, shape)
+    except ConfigError:
+        return  # a malformed model: its builder names what is wrong
+    batch = max(cfg.batch_size, cfg.eval_batch_size)
+    need = memory.training_bytes(P, units, batch=batch, itemsize=it, copies=6)
+    need += memory.dataset_bytes(n_train + n_test, d, it)
+    shown = f"{P:,} weights, batch {batch}, {n_train + n_test:,} examples"
+    memory.check_fits(f"train {cfg.model} × {cfg.width:g} ({shown})", need)
+
+
 def prepare(cfg: TrainConfig, *, resume: bool = False) -> TrainConfig:
     """``cfg`` validated, with the filesystem checked: the one step before a run writes.
 
@@ -43,6 +70,8 @@ def prepare(cfg: TrainConfig, *, resume: bool = False) -> TrainConfig:
     if mark in cfg.marks:
         return cfg
     cfg = cfg.validated()
+    if not resume:
+        _check_memory(cfg)
     out = cfg.out if cfg.out is not None else io.default_run_dir("train")
     if resume:
         check_resumable(out)

@@ -43,7 +43,7 @@ from umwelt.data._cifar10 import (
     parse_classes,
 )
 from umwelt.data._digits import digits, digits_raw, digits_split
-from umwelt.data._spec import SPEC_KEYS, load_dataset
+from umwelt.data._spec import SPEC_KEYS, load_dataset, spec_sizes
 from umwelt.data._synthetic import TEACHER_BALANCE_TOL, hidden_manifold, random_labels, teacher
 from umwelt.data._unpickle import RestrictedUnpickler, restricted_loads
 
@@ -67,6 +67,7 @@ __all__ = [
     "parse_classes",
     "random_labels",
     "restricted_loads",
+    "spec_sizes",
     "standardize",
     "teacher",
 ]

@@ -303,7 +303,15 @@ def _read_python_dir(root: Path, wanted: frozenset[int]) -> tuple[_Split, _Split
 
 
 def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, refused (as the tar reader refuses a member) when it is larger than a
+    CIFAR-10 file can be: a 64 GiB ``data_batch_1`` is not read into memory."""
+    limit = _MAX_BATCH_BYTES if path.name in _BATCH_FILES else _MAX_IMAGE_BYTES
     try:
+        size = path.stat().st_size
+        if size > limit:
+            raise DataError(
+                f"{str(path)!r} is {size} bytes, more than a CIFAR-10 file can be ({limit})"
+            )
         return path.read_bytes()
     except OSError as e:
         raise DataError(f"cannot read {str(path)!r}: {e.strerror or e}") from None

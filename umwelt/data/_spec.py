@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from umwelt.data._base import Dataset
-from umwelt.data._cifar10 import cifar10
-from umwelt.data._digits import digits
+from umwelt.data._cifar10 import IMAGE_SHAPE, cifar10
+from umwelt.data._digits import digits, digits_raw
 from umwelt.data._synthetic import hidden_manifold, random_labels, teacher
 from umwelt.errors import DataError
 
@@ -100,6 +101,7 @@ _BUILDERS: dict[str, Callable[..., Dataset]] = {
 }
 
 _PATH_SUFFIXES = (".tar", ".gz", ".tgz")
+_CIFAR_TRAIN, _CIFAR_TEST = 50_000, 10_000  # CIFAR-10's images (at most, for spec_sizes)
 
 
 def load_dataset(
@@ -173,6 +175,13 @@ def load_dataset(
             raise DataError(
                 f"{option}={value!r} applies to CIFAR-10 paths only, not to dataset {name!r}{hint}"
             )
+    return _BUILDERS[name](**_spec_kwargs(spec, seed))
+
+
+def _spec_kwargs(spec: str, seed: int) -> dict[str, Any]:
+    """The builder's keyword arguments of the named spec ``spec`` (defaults filled in)."""
+    name, sep, rest = spec.strip().partition(":")
+    name = name.strip()
     keys = SPEC_KEYS[name]
     kwargs: dict[str, Any] = dict(_SPEC_DEFAULTS[name])
     kwargs["seed"] = seed
@@ -188,7 +197,37 @@ def load_dataset(
         given.add(key)
         kwarg, parse = keys[key]
         kwargs[kwarg] = parse(key, raw)
-    return _BUILDERS[name](**kwargs)
+    return kwargs
+
+
+def spec_sizes(
+    spec: str | os.PathLike[str], *, subset: int | None = None, subset_test: int | None = None
+) -> tuple[int, int, tuple[int, ...]]:
+    """``(n_train, n_test, input_shape)`` of the dataset ``spec`` names, at most, without
+    building it (for the memory checks before a run loads its data).
+
+    The sizes are upper bounds: a named family's ``n`` and ``n_test`` (digits: its 1797 images
+    for either split), CIFAR-10's 50,000 and 10,000 images or ``subset`` and ``subset_test``;
+    the shape is ``(dim,)`` for a named family and ``(3, 32, 32)`` for anything else (a path,
+    read as CIFAR-10; whether it exists is :func:`load_dataset`'s to say).
+
+    >>> spec_sizes("teacher:n=200,dim=8"), spec_sizes("digits")
+    ((200, 1000, (8,)), (1797, 1797, (64,)))
+
+    Raises:
+        DataError: for a malformed spec of a named family, as :func:`load_dataset`.
+    """
+    name = spec.strip().partition(":")[0].strip() if isinstance(spec, str) else ""
+    if name not in _BUILDERS:
+        train = subset if isinstance(subset, int) and subset > 0 else _CIFAR_TRAIN
+        test = subset_test if isinstance(subset_test, int) and subset_test > 0 else _CIFAR_TEST
+        return int(train), int(test), IMAGE_SHAPE
+    kwargs = _spec_kwargs(spec, 0)
+    if name == "digits":
+        n, dim = digits_raw()[0].shape
+        return n, n, (dim,)
+    n_test = kwargs.get("n_test", inspect.signature(_BUILDERS[name]).parameters["n_test"].default)
+    return int(kwargs["n"]), int(n_test), (int(kwargs["dim"]),)
 
 
 def _looks_like_path(spec: str) -> bool:

@@ -68,6 +68,16 @@ def _check_hidden(hidden: object, what: str = "hidden") -> tuple[int, ...]:
     return tuple(int(w) for w in hidden)
 
 
+def _check_memory(family: str, knobs: dict, n_floats: int) -> None:
+    """Refuse sizes whose arrays cannot fit, before ``np.random`` allocates them: ``n_floats``
+    float64 values (the inputs count about three times: drawn, standardized, and the
+    temporaries of their statistics)."""
+    from umwelt.memory import check_fits
+
+    shown = ", ".join(f"{k}={v}" for k, v in knobs.items())
+    check_fits(f"the dataset {family} ({shown})", 8 * n_floats)
+
+
 def _balanced_teacher(
     widths: tuple[int, ...], rng: np.random.Generator, reference: np.ndarray
 ) -> tuple[LayeredNetwork, int, int]:
@@ -107,6 +117,7 @@ def random_labels(n: int, dim: int, *, seed: int, n_test: int = 1000) -> Dataset
     """
     n, dim = _check_count(n, "n"), _check_count(dim, "dim")
     n_test = _check_count(n_test, "n_test")
+    _check_memory("random-labels", {"n": n, "dim": dim, "n_test": n_test}, (n + n_test) * 3 * dim)
     rx_train, rx_test, ry_train, ry_test = _spawn(seed, 4)
     X_train, X_test = standardize(
         rx_train.standard_normal((n, dim)), rx_test.standard_normal((n_test, dim))
@@ -156,6 +167,8 @@ def teacher(
     n_test = _check_count(n_test, "n_test")
     hidden = _check_hidden(hidden)
     label_noise = _check_fraction(label_noise, "noise")
+    per_row = 3 * dim + 2 * sum(hidden)  # and the teacher's hidden layers
+    _check_memory("teacher", {"n": n, "dim": dim, "n_test": n_test}, (n + n_test) * per_row)
     rx_train, rx_test, r_teacher, r_reference, r_flip = _spawn(seed, 5)
     X_train, X_test = standardize(
         rx_train.standard_normal((n, dim)), rx_test.standard_normal((n_test, dim))
@@ -232,6 +245,9 @@ def hidden_manifold(
         raise DataError(f"unknown nonlinearity g={g!r}; known: {', '.join(_NONLINEARITIES)}")
     hidden = _check_hidden(hidden)
     label_noise = _check_fraction(label_noise, "noise")
+    knobs = {"n": n, "dim": dim, "D": D, "n_test": n_test}
+    per_row = 4 * dim + D + 2 * sum(hidden)  # c, F^T c, g(F^T c) standardized, the teacher
+    _check_memory("hidden-manifold", knobs, (n + n_test) * per_row + D * dim)
     rc_train, rc_test, r_features, r_teacher, r_reference, r_flip = _spawn(seed, 6)
     c_train = rc_train.standard_normal((n, D))
     c_test = rc_test.standard_normal((n_test, D))
