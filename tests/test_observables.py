@@ -333,3 +333,10 @@ def test_layer_norms_split_the_order_parameter_and_effective_temperatures(T):
         assert t == (0.0 if T == 0 else pytest.approx(T / w))
     vgg = _tiny_vgg(0.3)
     assert len(effective_temperatures(vgg)) == len(vgg.gates)
+
+
+def test_nan_margins_count_as_unsatisfied_and_one_weight_has_no_ks():
+    s = margin_statistics(np.array([2.0, np.nan, 0.5]))
+    assert s["n_unsatisfied"] == 2  # a diverged net's NaN output satisfies nothing
+    one = symmetry_statistics(np.array([0.3]))  # no warning (warnings are errors here)
+    assert one["frac_pos"] == 1.0 and math.isnan(one["ks_p"])

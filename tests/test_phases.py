@@ -134,3 +134,10 @@ def test_summary():
 def test_bad_thresholds_name_the_value(kw, needle):
     with pytest.raises(ConfigError, match=re.escape(needle)):
         classify(_rows(FALLING, FALLING, [1] * E), rule=PhaseRule(**kw))
+
+
+def test_a_diverged_net_is_never_converged():
+    rows = _rows(FALLING, 0.1 * FALLING, [40] * E)
+    rows[-1] |= {"loss": float("nan"), "n_unsatisfied": 0, "frac_unsatisfied": 0.0}
+    last = classify(rows)[-1]
+    assert last.phase == "undetermined" and "diverged" in last.reason

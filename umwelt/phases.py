@@ -14,7 +14,8 @@ positive semi-definite. The number of unsatisfied constraints
 **The rule.** :func:`classify` labels epoch :math:`e` from the rows up to :math:`e` only (so it
 runs online, during training), with the thresholds of a :class:`PhaseRule`:
 
-1. ``undetermined`` when the row has no ``n_unsatisfied`` (a run recorded before it existed).
+1. ``undetermined`` when the row has no ``n_unsatisfied`` (a run recorded before it existed)
+   or its risk is not finite (a diverged net).
 2. ``converged`` when :math:`N_\Delta = 0`. For a **stochastic** net (gates sampled at
    :math:`T > 0`) :math:`N_\Delta` is the mean over the evaluation's gate draws, and a few
    margins flip with the draws even once the net has learned the data, so there the rule is
@@ -181,6 +182,9 @@ def classify(
         frac = _get(row, f"{prefix}frac_unsatisfied")
         if not math.isfinite(n_unsat):
             out.append(EpochPhase(epoch, "undetermined", f"no {prefix}n_unsatisfied in the row"))
+            continue
+        if not math.isfinite(risk[i]):
+            out.append(EpochPhase(epoch, "undetermined", "non-finite risk (a diverged net)"))
             continue
         if n_unsat == 0 or (stochastic and math.isfinite(frac) and frac <= rule.unsat_tol):
             why = "N_Δ = 0" if n_unsat == 0 else f"N_Δ/n = {frac:.2g} ≤ {rule.unsat_tol:g}"

@@ -248,7 +248,7 @@ def margin_statistics(margins: np.ndarray | torch.Tensor) -> dict:
     m = np.asarray(m, dtype=np.float64)
     if m.ndim not in (1, 2) or m.shape[-1] == 0:
         raise ShapeError(f"margins must be (n,) or (S, n) with n > 0, got {m.shape}")
-    per_draw = (m.reshape(-1, m.shape[-1]) < 1).sum(axis=1)  # (S,)
+    per_draw = (~(m.reshape(-1, m.shape[-1]) >= 1)).sum(axis=1)  # (S,); a NaN margin counts
     with np.errstate(invalid="ignore"):  # a diverged net's ±inf margins
         quantiles = np.quantile(m, MARGIN_QUANTILES).tolist()
     count = int(per_draw[0]) if m.ndim == 1 else float(per_draw.mean())
@@ -507,7 +507,7 @@ def symmetry_statistics(v: np.ndarray) -> dict[str, float]:
         "ks_stat": math.nan,
         "ks_p": math.nan,
     }
-    if pos + neg:
+    if pos + neg and n > 1:  # (one entry: no distribution to compare)
         ks = stats.ks_2samp(v, -v, method="asymp")
         out["ks_stat"], out["ks_p"] = float(ks.statistic), float(ks.pvalue)
     return out
