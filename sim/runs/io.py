@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sim.runs.lock import check_not_held
 from umwelt.errors import ConfigError
 
 __all__ = [
@@ -46,16 +47,14 @@ def check_out_dir(out: Path) -> Path:
     Raises:
         ConfigError: when ``out`` is a file, a non-empty directory, or lies under a file.
     """
-    from sim.runs.lock import RunLockedError, _held, holder, is_held
-
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {str(out)!r} is a file, not a directory")
-    if out.is_dir() and is_held(out):
-        raise RunLockedError(_held(out, holder(out) or {}))
-    if out.is_dir() and any(out.iterdir()):
-        raise ConfigError(f"--out {str(out)!r} already exists and is not empty; choose a new one")
-    check_out_place(out)
+    if out.is_dir():
+        check_not_held(out)
+        if any(out.iterdir()):
+            raise ConfigError(
+                f"--out {str(out)!r} already exists and is not empty; choose a new one"
+            )
+    check_out_place(out)  # a file, under a file, or not writable
     return out
 
 

@@ -27,7 +27,15 @@ from pathlib import Path
 
 from umwelt.errors import ConfigError
 
-__all__ = ["LOCK_NAME", "RunLock", "RunLockedError", "claim_new", "holder", "is_held"]
+__all__ = [
+    "LOCK_NAME",
+    "RunLock",
+    "RunLockedError",
+    "check_not_held",
+    "claim_new",
+    "holder",
+    "is_held",
+]
 
 LOCK_NAME = ".lock"
 #: a lock file still empty this long after it was created is left over from a crash
@@ -140,6 +148,12 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def check_not_held(run_dir: Path | str) -> None:
+    """:class:`RunLockedError` naming the holder when a live process holds the lock."""
+    if is_held(run_dir):
+        raise RunLockedError(_held(Path(run_dir), holder(run_dir) or {}))
 
 
 def is_held(run_dir: Path | str) -> bool:

@@ -115,10 +115,12 @@ class Run:
 
     def observations(self) -> list[dict[str, np.ndarray]]:
         """The ``observations/epoch_XXXX.npz`` of a train run as dicts, sorted by epoch."""
-        out = [load_npz(p) for p in sorted((self.path / "observations").glob("epoch_*.npz"))]
-        for o, p in zip(out, sorted((self.path / "observations").glob("epoch_*.npz"))):
+        out = []
+        for p in sorted((self.path / "observations").glob("epoch_*.npz")):
+            o = load_npz(p)
             if "epoch" not in o or o["epoch"].shape != () or o["epoch"].dtype.kind not in "iu":
                 raise ConfigError(f"observation {str(p)!r} has no integer epoch")
+            out.append(o)
         out.sort(key=lambda o: int(o["epoch"]))
         return out
 

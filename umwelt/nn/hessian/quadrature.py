@@ -24,6 +24,7 @@ asymmetry :math:`\int|\rho(\lambda) - \rho(-\lambda)|\,d\lambda`, and the trace 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -493,15 +494,7 @@ def symlog_density(
     import warnings
 
     c_s = max(c, resolution / sigma)
-    res_u = SLQResult(
-        nodes=symlog_coordinate(res.nodes, c_s),
-        weights=res.weights,
-        n=res.n,
-        k=res.k,
-        dist=res.dist,
-        reorth=res.reorth,
-        seed=res.seed,
-    )
+    res_u = dataclasses.replace(res, nodes=symlog_coordinate(res.nodes, c_s))
     u_grid = symlog_coordinate(grid, c_s)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
