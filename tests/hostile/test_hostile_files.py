@@ -147,3 +147,21 @@ def test_a_run_killed_before_its_first_checkpoint_restarts_in_place(train_run, t
     (d / "notes.txt").write_text("mine")  # something that is not a run's: never removed
     (d / "checkpoints" / "last.pt").unlink()
     _refused([*args, "--out", str(d)], "already exists and is not empty", d)
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["train", "--model", "mlp:3", "--dataset", DATA, "--stop-at-phase", "plastic"],
+         "stop-at-phase must be one of converged, frustration, got 'plastic'"),
+        (["phases", "{run}", "--window", "0"], "window must be an integer ≥ 2 epochs, got 0"),
+        (["phases", "{run}", "--unsat-tol", "2"], "unsat_tol must be in [0, 1), got 2.0"),
+        (["simulate", "--loss", "squared"], "loss must be one of"),
+    ],
+)  # fmt: skip
+def test_the_new_options_refuse_bad_values_in_one_line(sim_run, tmp_path, args, needle):
+    out = tmp_path / "never"
+    args = [str(sim_run) if a == "{run}" else a for a in args]
+    extra = ["--out", str(out)] if args[0] in ("train", "simulate") else []
+    _refused([*args, *extra], needle, sim_run)
+    assert not out.exists()
