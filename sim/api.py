@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["circuits", "exact", "hessian", "phases", "plot", "resume", "simulate", "train"]
+__all__ = ["circuits", "exact", "hessian", "phases", "plot", "resume", "simulate", "sweep", "train"]
 
 
 def simulate(**options: Any):
@@ -77,6 +77,15 @@ def plot(run_dir: Path | str) -> list[Path]:
     from sim.plot import run
 
     return run(run_dir)
+
+
+def sweep(spec: Path | str | None = None, **options: Any):
+    """``umwelt sweep SPEC.toml --out DIR``: options are :class:`~sim.sweep.SweepConfig`'s
+    fields (``out``, ``executor``, ``jobs``, ``collect``, ...). Returns a
+    :class:`sim.sweep.SweepResult` (each point's state, the collected rows)."""
+    from sim.sweep import SweepConfig, run
+
+    return run(SweepConfig(spec=spec, **options))
 
 
 def circuits(**options: Any) -> dict:

@@ -27,6 +27,7 @@ from sim.exact import ExactConfig
 from sim.hessian import HessianConfig
 from sim.phases import PhasesConfig
 from sim.runs import PAPER_OBSERVE_AT, SimulateConfig, TrainConfig
+from sim.sweep import SweepConfig
 from umwelt.errors import ConfigError, UmweltError
 
 
@@ -874,6 +875,109 @@ def hessian(
             typer.echo(json.dumps(to_jsonable(rows)))
         else:
             typer.echo(f"hessian results: {out}")
+
+
+_SW = SweepConfig  # the options of `sweep` default to its fields
+
+
+@app.command()
+def sweep(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            metavar="SPEC|DIR", help="The sweep file (TOML); with --collect, the sweep directory."
+        ),
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="The sweep directory (new, or this sweep's to continue).")
+    ] = None,
+    executor: Annotated[
+        str, typer.Option(help="local (a process pool) or slurm (submitit).")
+    ] = default(_SW, "executor"),
+    jobs: Annotated[
+        int | None,
+        typer.Option(help="local: points at a time, each on cores/jobs threads (default: cores)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the points and their cost; write nothing.")
+    ] = False,
+    extend: Annotated[
+        bool, typer.Option("--extend", help="Add a different sweep file's points to DIR's.")
+    ] = False,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Start the points recorded as failed again.")
+    ] = False,
+    collect: Annotated[
+        bool,
+        typer.Option("--collect", help="Only rebuild DIR's phases.csv, boundary and figures."),
+    ] = False,
+    figures: Annotated[
+        bool, typer.Option("--figures/--no-figures", help="Draw the phase diagrams at the end.")
+    ] = True,
+    slurm_partition: Annotated[str | None, typer.Option(help="SLURM partition.")] = None,
+    slurm_time: Annotated[
+        int, typer.Option(help="SLURM time limit of one point, minutes.")
+    ] = default(_SW, "slurm_time"),
+    slurm_gpus_per_job: Annotated[int, typer.Option(help="GPUs of one point.")] = default(
+        _SW, "slurm_gpus_per_job"
+    ),
+    slurm_cpus_per_job: Annotated[int, typer.Option(help="CPUs (threads) of one point.")] = (
+        default(_SW, "slurm_cpus_per_job")
+    ),
+    slurm_array_parallelism: Annotated[
+        int, typer.Option(help="SLURM array tasks running at once.")
+    ] = default(_SW, "slurm_array_parallelism"),
+    slurm_cluster: Annotated[
+        str | None, typer.Option(hidden=True, help="Testing: submitit's cluster (local).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or table.")] = False,
+) -> None:
+    """Train many nets over capacity × data × temperature and draw the phase diagram.
+
+    `umwelt sweep SPEC.toml --out DIR` runs (or continues) every point; `umwelt sweep DIR
+    --collect` rebuilds DIR/phases.csv, DIR/boundary.csv and DIR/figures from what finished.
+    """
+    from sim.sweep import SweepConfig as Config
+    from sim.sweep import prepare as prepare_sweep
+    from sim.sweep import run as run_sweep
+
+    cfg = Config(
+        spec=None if collect else source,
+        out=(out if out is not None else source) if collect else out,
+        executor=executor,
+        jobs=jobs,
+        dry_run=dry_run,
+        extend=extend,
+        retry_failed=retry_failed,
+        collect=collect,
+        figures=figures,
+        slurm_partition=slurm_partition,
+        slurm_time=slurm_time,
+        slurm_gpus_per_job=slurm_gpus_per_job,
+        slurm_cpus_per_job=slurm_cpus_per_job,
+        slurm_array_parallelism=slurm_array_parallelism,
+        slurm_cluster=slurm_cluster,
+    )
+    try:
+        plan = prepare_sweep(cfg)  # the file, every point and the directory; nothing written
+        if quiet or dry_run or collect:
+            result = run_sweep(plan)
+        else:
+            from sim.display import sweep_progress
+
+            with sweep_progress(len(plan.spec.points), f"sweep {plan.cfg.out}") as bar:
+                result = run_sweep(plan, on_update=bar)
+        if not quiet:
+            from sim.display import sweep_table
+
+            sweep_table(result)
+    except UmweltError as err:
+        _fail(err)
+    except KeyboardInterrupt:
+        typer.echo("interrupted; every point is resumable: run the same command again", err=True)
+        raise typer.Exit(code=130) from None
+    if not dry_run:
+        typer.echo(f"sweep directory: {result.out}")
 
 
 def main() -> None:

@@ -15,6 +15,8 @@ __all__ = [
     "epoch_progress",
     "exact_table",
     "simulate_table",
+    "sweep_progress",
+    "sweep_table",
     "train_progress",
     "train_table",
 ]
@@ -352,3 +354,66 @@ def phases_table(r: dict) -> None:
         out.print(escape(f"final: {s['final']}; {began}"))
         if d["missing"]:
             out.print(escape(f"missing fields (a run before phases existed): {d['missing']}"))
+
+
+@contextlib.contextmanager
+def sweep_progress(total: int, label: str) -> Iterator[Callable[[dict, set], None]]:
+    """One bar over a sweep's points (finished or failed ones complete it), with the done /
+    running / failed counts and the time left; yields ``update(states, running)``."""
+    from rich.progress import TimeRemainingColumn
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(bar_width=24),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=console,
+    )
+    with progress:
+        task = progress.add_task(label, total=total, status="")
+
+        def update(states: dict, running: set) -> None:
+            n = {s: sum(v == s for v in states.values()) for s in ("done", "failed")}
+            waiting = len(states) - n["done"] - n["failed"] - len(running)
+            status = (
+                f"done {n['done']}  running {len(running)}  failed {n['failed']}  waiting {waiting}"
+            )
+            progress.update(
+                task, total=len(states), completed=n["done"] + n["failed"], status=status
+            )
+
+        yield update
+
+
+def sweep_table(result) -> None:
+    """A sweep's points by state, and the phases of the finished ones by axis values."""
+    out = Console(highlight=False)
+    counts = ", ".join(f"{n} {s}" for s, n in result.counts().items() if n)
+    out.print(escape(f"sweep {result.out}: {len(result.states)} points: {counts}"))
+    if result.estimate:
+        table = Table(title="points (dry run: nothing written)")
+        for col in ("id", "point", "N params", "n train", "epochs", "GFLOP", "est. s"):
+            table.add_column(col)
+        for e in result.estimate:
+            cells = (f"{e['n_params']:,}", f"{e['n_train']:,}", str(e["epochs"]),
+                     f"{e['flops'] / 1e9:.3g}", f"{e['seconds']:.0f}")  # fmt: skip
+            table.add_row(e["id"], escape(e["label"]), *cells)
+        out.print(table)
+        total = sum(e["seconds"] for e in result.estimate)
+        out.print(f"estimated total: {total / 60:.1f} min of one job (an upper bound when "
+                  "points stop at a phase)")  # fmt: skip
+        return
+    phases: dict[str, int] = {}
+    for r in result.rows:
+        if r.get("phase") is not None:
+            phases[r["phase"]] = phases.get(r["phase"], 0) + 1
+    if phases:
+        out.print("final phases: " + ", ".join(f"{n} {p}" for p, n in sorted(phases.items())))
+    failed = [r for r in result.rows if r["status"] == "failed"]
+    for r in failed[:5]:
+        out.print(escape(f"failed {r['id']}: {r.get('error')}"))
+    for b in result.boundary:
+        out.print(escape(f"boundary: {b}"))

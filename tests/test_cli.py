@@ -19,6 +19,7 @@ from sim.circuits import CircuitsConfig
 from sim.exact import ExactConfig
 from sim.hessian import HessianConfig
 from sim.runs import SimulateConfig, TrainConfig
+from sim.sweep import SweepConfig
 from umwelt.errors import ConfigError
 
 runner = CliRunner()
@@ -28,6 +29,7 @@ COMMANDS = {
     "exact": ExactConfig,
     "circuits": CircuitsConfig,
     "hessian": HessianConfig,
+    "sweep": SweepConfig,
 }
 
 

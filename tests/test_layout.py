@@ -23,8 +23,8 @@ DRIVERS = (
     *("sim.simulate", "sim.exact", "sim.circuits", "sim.train", "sim.hessian", "sim.plot"),
     "sim.phases",
 )
-#: what sits above the drivers and may call them
-ABOVE = ("sim.cli", "sim.api", "sim.benchmarks")
+#: what sits above the drivers and may call them (the sweep starts train and Hessian runs)
+ABOVE = ("sim.cli", "sim.api", "sim.benchmarks", "sim.sweep")
 
 
 def _modules() -> dict[str, Path]:

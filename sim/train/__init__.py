@@ -64,7 +64,15 @@ measuring and observing), :mod:`~sim.train.checkpoint` (``last.pt``: save, load)
 
 from sim.runs.hessian import HessianSettings
 from sim.runs.train import PAPER_OBSERVE_AT, TrainConfig
-from sim.train.loop import HessianHook, TrainResult, prepare, resume_config, run
+from sim.train.loop import (
+    HessianHook,
+    TrainResult,
+    check_memory,
+    model_size,
+    prepare,
+    resume_config,
+    run,
+)
 from sim.train.trainer import seeds
 
 __all__ = [
@@ -73,6 +81,8 @@ __all__ = [
     "HessianSettings",
     "TrainConfig",
     "TrainResult",
+    "check_memory",
+    "model_size",
     "prepare",
     "resume_config",
     "run",

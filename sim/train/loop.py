@@ -23,17 +23,27 @@ from sim.runs.train import (
 from sim.train.trainer import Trainer
 from umwelt.errors import ConfigError
 
-__all__ = ["HessianHook", "TrainResult", "prepare", "resume_config", "run"]
+__all__ = [
+    "HessianHook",
+    "TrainResult",
+    "check_memory",
+    "model_size",
+    "prepare",
+    "resume_config",
+    "run",
+]
 
 
-def _check_memory(cfg: TrainConfig) -> None:
-    """Refuse a model, batch and dataset that cannot fit, before the data are loaded."""
+def model_size(cfg: TrainConfig) -> dict[str, Any] | None:
+    """What a run of ``cfg`` holds, from its settings alone (nothing is built or loaded):
+    ``n_parameters``, ``units`` (activations per example), ``n_train``, ``n_test`` and
+    ``input_dim``; ``None`` for a malformed model (its builder names what is wrong)."""
     from umwelt import memory
     from umwelt.data import spec_sizes
     from umwelt.network import parse_widths
 
     n_train, n_test, shape = spec_sizes(cfg.dataset, subset=cfg.subset, subset_test=cfg.subset_test)
-    it, d = 8 if cfg.dtype == "float64" else 4, math.prod(shape)
+    d = math.prod(shape)
     try:
         if cfg.model.startswith("mlp:"):
             widths = (
@@ -45,11 +55,24 @@ def _check_memory(cfg: TrainConfig) -> None:
         else:
             P, units = memory.vgg_sizes(cfg.model, cfg.width, shape)
     except ConfigError:
+        return None
+    return {"n_parameters": P, "units": units, "n_train": n_train, "n_test": n_test,
+            "input_dim": d}  # fmt: skip
+
+
+def check_memory(cfg: TrainConfig) -> None:
+    """Refuse a model, batch and dataset that cannot fit, before the data are loaded."""
+    from umwelt import memory
+
+    size = model_size(cfg)
+    if size is None:
         return  # a malformed model: its builder names what is wrong
+    it = 8 if cfg.dtype == "float64" else 4
+    P, n = size["n_parameters"], size["n_train"] + size["n_test"]
     batch = max(cfg.batch_size, cfg.eval_batch_size)
-    need = memory.training_bytes(P, units, batch=batch, itemsize=it, copies=6)
-    need += memory.dataset_bytes(n_train + n_test, d, it)
-    shown = f"{P:,} weights, batch {batch}, {n_train + n_test:,} examples"
+    need = memory.training_bytes(P, size["units"], batch=batch, itemsize=it, copies=6)
+    need += memory.dataset_bytes(n, size["input_dim"], it)
+    shown = f"{P:,} weights, batch {batch}, {n:,} examples"
     memory.check_fits(f"train {cfg.model} × {cfg.width:g} ({shown})", need)
 
 
@@ -71,7 +94,7 @@ def prepare(cfg: TrainConfig, *, resume: bool = False) -> TrainConfig:
         return cfg
     cfg = cfg.validated()
     if not resume:
-        _check_memory(cfg)
+        check_memory(cfg)
     out = cfg.out if cfg.out is not None else io.default_run_dir("train")
     if resume:
         check_resumable(out)
