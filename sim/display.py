@@ -105,16 +105,30 @@ def exact_table(r: dict) -> None:
         cells = [str(i), f"{f0:.4f}", f"{m:.4f}", f"{v:.4f}"]
         if mc:
             cells += [
-                f"{mc['mean'][i]:.4f}±{mc['mean_se'][i]:.4f} ({mc['z_mean'][i]:.1f})",
-                f"{mc['var'][i]:.4f}±{mc['var_se'][i]:.4f} ({mc['z_var'][i]:.1f})",
+                f"{mc['mean'][i]:.4f}±{mc['mean_se'][i]:.4f} ({_z(mc['z_mean'][i])})",
+                f"{mc['var'][i]:.4f}±{mc['var_se'][i]:.4f} ({_z(mc['z_var'][i])})",
             ]
         table.add_row(*cells)
     out.print(table)
+    for i, nv in enumerate(mc.get("no_variation") or [] if mc else []):
+        if nv is not None:
+            q = nv.get("exact_probability")
+            verdict = "" if q is None else (
+                f"; exact P({nv['event']}) = {q:.2g} vs 3/S = {nv['upper_bound']:.2g}: "
+                + ("DISAGREES" if nv["disagrees"] else "agrees")
+            )  # fmt: skip
+            out.print(escape(f"x{i}: {nv['reason']}{verdict}"))
     for l, m in enumerate(r["marginals"], start=1):
         line = f"layer {l}: P(h=1 | x0) = " + " ".join(f"{p:.3f}" for p in m[0])
         if mc:
-            line += f"; Monte Carlo max |z| = {mc['max_z_marginals_per_layer'][l - 1]:.2f}"
+            z = mc["max_z_marginals_per_layer"][l - 1]
+            line += f"; Monte Carlo max |z| = {'--' if z is None or z != z else f'{z:.2f}'}"
         out.print(escape(line))
+
+
+def _z(z) -> str:
+    """A z-score, or ``no var.`` where the draws did not vary (its SE is 0: no z exists)."""
+    return "no var." if z is None or z != z else f"{z:.1f}"
 
 
 class _TrainProgress:

@@ -257,7 +257,88 @@ def test_monte_carlo_at_zero_temperature_is_deterministic():
         np.testing.assert_array_equal(m, g.astype(float))
         np.testing.assert_array_equal(se, 0.0)
     np.testing.assert_allclose(mc.mean, relu.output, rtol=1e-15)
-    np.testing.assert_allclose(mc.var, 0.0, atol=1e-28)
+    assert mc.constant.all()  # every draw agreed, so the errors are exactly 0, not round-off
+    for a in (mc.mean_se, mc.var, mc.var_se):
+        np.testing.assert_array_equal(a, 0.0)
+
+
+# -- no variation seen: standard errors exactly 0, and the rule of three -------------------------
+
+
+def test_identical_draws_give_standard_errors_of_exactly_zero():
+    """The case of issue 13 (`umwelt exact --widths 5,5,1 --temperature 0.1 --samples 2000
+    --seed 5`): inputs 1 and 3 drew one configuration 2000 times; f - mean(f) left SEs of
+    ~5e-18 and variances of ~1e-31, hence z-scores of 1e13."""
+    net = LayeredNetwork.he_normal((5, 5, 1), seed=5)
+    x = np.random.default_rng(6).normal(size=(4, 5))
+    mc = monte_carlo(net, x, 0.1, 2000, seed=7)
+    assert mc.constant.tolist() == [False, True, False, True]
+    assert mc.rule_of_three == 3 / 2000
+    relu = net.relu_sample(x)
+    for b in (1, 3):
+        assert mc.mean_se[b] == 0.0 and mc.var[b] == 0.0 and mc.var_se[b] == 0.0
+        np.testing.assert_array_equal(mc.marginals[0][b], relu.gates[0][b])  # the one seen
+        np.testing.assert_array_equal(mc.marginals_se[0][b], 0.0)
+        np.testing.assert_allclose(mc.mean[b], relu.output[b], rtol=1e-15)
+    for b in (0, 2):  # these varied: their errors are measured
+        assert mc.mean_se[b] > 0 and mc.var[b] > 0 and mc.var_se[b] > 0
+
+
+def test_output_constant_while_gates_flip():
+    """Layer 1 is shut in every draw, so z_2 = 0, layer 2 flips fair coins and f = 0."""
+    net = LayeredNetwork([[[-5.0]], [[1.0, 1.0]], [[1.0], [2.0]]])  # widths (1, 1, 2, 1)
+    mc = monte_carlo(net, np.array([[1.0]]), 0.1, 500, seed=3)  # P(h_1 = 1) = σ(-50)
+    assert mc.constant.tolist() == [True]
+    assert mc.mean.tolist() == [0.0] and mc.mean_se.tolist() == [0.0] and mc.var.tolist() == [0.0]
+    assert mc.marginals_se[0].tolist() == [[0.0]] and np.all(mc.marginals_se[1] > 0)
+
+
+@pytest.mark.parametrize("S", [3, 10, 2000, 10**6])
+def test_rule_of_three_bounds_the_unseen_at_95_percent(S):
+    """3/S is above the exact one-sided 95 % Clopper–Pearson bound 1 − 0.05^{1/S}, and an
+    outcome of probability 3/S goes unseen in S draws less than 5 % of the time."""
+    assert 1 - 0.05 ** (1 / S) <= 3 / S
+    assert (1 - 3 / S) ** S < 0.05
+
+
+def test_shifted_moments_keep_a_small_spread_on_a_large_output():
+    """Moments about the first draw: an output of 1e8 that steps by ~1e-3 keeps its variance
+    to round-off (about the float mean, whose own error is ~1e-8, it is off by ~5e-10)."""
+    net = LayeredNetwork([[[1e8, 1e-3]], [[1.0], [1.0]]])  # f = 1e8 h_1 + 1e-3 h_2
+    mc = monte_carlo(net, np.array([[1.0]]), 1e-3, 4000, seed=0)  # h_1 = 1; h_2 ~ σ(1)
+    p = mc.marginals[0][0, 1]
+    assert mc.marginals[0][0, 0] == 1.0 and 0.6 < p < 0.85
+    step = (np.float64(1e8) + 1e-3) - 1e8  # the step as float64 represents it
+    np.testing.assert_allclose(mc.var[0], step**2 * p * (1 - p) * 4000 / 3999, rtol=1e-12)
+
+
+# -- Monte Carlo error bars are honest: z-scores against the exact law -----------------------------
+
+
+@pytest.mark.parametrize("name", ["3-4-3-1", "5-5-1"])
+def test_monte_carlo_z_scores_against_exact_have_unit_spread(name):
+    """The independent oracle: over 200 seeds, (estimate − exact)/se of the mean, the variance
+    and every gate marginal has mean ≈ 0 and standard deviation within [0.8, 1.25]. At T = 1
+    every gate is open with probability in (0.05, 0.95), so the draws always vary."""
+    net = tiny_network(name)
+    x = inputs(net, batch=3)
+    T, S, seeds = 1.0, 1000, 200
+    ex = exact_enumeration(net, x, T)
+    assert all(np.all((p > 0.05) & (p < 0.95)) for p in ex.marginals)
+    z_mean, z_var, z_gate = [], [], []
+    for seed in range(seeds):
+        mc = monte_carlo(net, x, T, S, seed=seed)
+        assert not mc.constant.any()
+        z_mean.append((mc.mean - ex.mean) / mc.mean_se)
+        z_var.append((mc.var - ex.var) / mc.var_se)
+        z_gate += [
+            ((m - p) / se).ravel() for m, se, p in zip(mc.marginals, mc.marginals_se, ex.marginals)
+        ]
+    for what, z in (("mean", z_mean), ("var", z_var), ("marginals", z_gate)):
+        z = np.concatenate(z)
+        assert np.all(np.isfinite(z)), what
+        assert 0.8 <= z.std() <= 1.25, f"{what}: z-score SD {z.std():.3f}"
+        assert abs(z.mean()) < 4 / math.sqrt(z.size) + 0.05, f"{what}: z-score mean {z.mean():.3f}"
 
 
 def test_monte_carlo_seed_is_reproducible_and_accepts_a_generator():

@@ -79,14 +79,22 @@ class ExactResult:
 class MonteCarloResult:
     r"""Monte Carlo estimates of :class:`ExactResult`'s quantities, with standard errors.
 
+    A standard error is exactly 0 only when every draw agreed (a gate never flipped, or ``f``
+    never changed); that is "no variation seen in S draws", not a measured zero error, and the
+    only statement the draws then support is :attr:`rule_of_three`.
+
     Attributes:
         marginals: ``L-1`` arrays ``(B, n_l)``, the fraction of samples with each gate open.
-        marginals_se: their standard errors ``s / \sqrt{S}``, same shapes.
+        marginals_se: their standard errors ``s / \sqrt{S}``, same shapes; exactly 0 where the
+            gate took one value in every draw (the marginal is exactly 0 or 1).
         mean: sample mean of ``f(x)``, shape ``(B,)``.
-        mean_se: its standard error, shape ``(B,)``.
-        var: unbiased sample variance of ``f(x)``, shape ``(B,)``.
-        var_se: its standard error, shape ``(B,)``.
+        mean_se: its standard error, shape ``(B,)``; exactly 0 where :attr:`constant`.
+        var: unbiased sample variance of ``f(x)``, shape ``(B,)``; exactly 0 where
+            :attr:`constant`.
+        var_se: its standard error, shape ``(B,)``; exactly 0 where :attr:`constant`.
         n_samples: samples per input ``S``.
+        constant: shape ``(B,)``, bool: every draw of input ``b`` gave the same output (or the
+            same gate configuration, which gives the same output up to round-off).
     """
 
     marginals: list[np.ndarray]
@@ -96,6 +104,21 @@ class MonteCarloResult:
     var: np.ndarray
     var_se: np.ndarray
     n_samples: int
+    constant: np.ndarray
+
+    @property
+    def rule_of_three(self) -> float:
+        r"""``3/S``: the 95 % upper bound on the probability of an outcome never seen in S draws.
+
+        No draw out of :math:`S` showing an outcome of probability :math:`q` has chance
+        :math:`(1-q)^S \le e^{-qS}`, below 5 % once :math:`q > 3/S`; the exact one-sided
+        Clopper–Pearson bound :math:`1 - 0.05^{1/S}` is a little smaller, so ``3/S`` is safe.
+
+        >>> net = LayeredNetwork([[[1.0]], [[1.0]]])
+        >>> monte_carlo(net, np.array([[1.0]]), 0.0, 2000, seed=0).rule_of_three
+        0.0015
+        """
+        return 3.0 / self.n_samples
 
 
 def n_configurations(net: LayeredNetwork) -> int:
@@ -343,12 +366,32 @@ def monte_carlo(
     returns, with standard errors,
 
     .. math::
-        \hat p_{l,i} = \bar h_{l,i}, \quad \mathrm{se} = s_{h}/\sqrt S; \qquad
+        \hat p_{l,i} = \bar h_{l,i}, \quad \mathrm{se} = \sqrt{\hat p (1 - \hat p)/(S-1)}
+        = s_h/\sqrt S; \qquad
         \hat m = \bar f, \quad \mathrm{se} = s_f/\sqrt S; \qquad
         \hat v = s_f^2, \quad \mathrm{se} = \sqrt{\big(m_4 - \tfrac{S-3}{S-1} s_f^4\big)/S},
 
     with :math:`s` the sample standard deviation (``ddof=1``) and :math:`m_4` the fourth
-    central sample moment.
+    central sample moment. The moments of ``f`` are taken about the first draw
+    :math:`f^{(1)}` (deviations :math:`f - f^{(1)}`, then about their mean), so draws that
+    agree cancel exactly: identical draws give standard errors of exactly 0, never the
+    ``1e-18`` that ``f - mean(f)`` leaves in floating point.
+
+    **When every draw agrees** a standard error of 0 says nothing about the error of the
+    estimate; what the draws support is the rule of three (:attr:`MonteCarloResult.rule_of_three`):
+    the outcome never seen has probability at most ``3/S`` (95 %). It applies to
+
+    * a gate whose marginal is exactly 0 or 1: its flip probability
+      :math:`P(h_{l,i} \ne \hat p_{l,i} \mid x) \le 3/S`;
+    * an input where :attr:`~MonteCarloResult.constant`: the probability that a draw's output
+      differs from the one seen, :math:`q = P(f \ne f^{(1)} \mid x) \le 3/S`, and, where every
+      gate was constant too, the probability :math:`1 - \mu(h^{(1)} \mid x)` that a draw's gate
+      configuration differs from the one seen. It bounds a probability, not the error of the
+      mean: :math:`|\mathbb{E}[f] - f^{(1)}| \le q \max_h |f(x; h) - f^{(1)}|`.
+
+    The same caveat holds in part when the draws do vary: configurations of probability
+    below about ``3/S`` are likely unseen, and when they carry most of :math:`\mathrm{Var}[f]`
+    both the variance and its standard error come out too small.
 
     Args:
         net: the network.
@@ -363,6 +406,11 @@ def monte_carlo(
     Raises:
         ConfigError: for ``n_samples < 2`` or a bad temperature.
         ShapeError: when ``x`` does not fit the network.
+
+    >>> net = LayeredNetwork([[[1.0, -1.0]], [[1.0], [1.0]]])  # z = (x, -x), f = h_1 x - h_2 x
+    >>> r = monte_carlo(net, np.array([[0.3]]), 0.01, 1000, seed=0)  # |z|/T = 30: no flips
+    >>> r.constant.tolist(), r.mean_se.tolist(), r.var_se.tolist(), r.marginals_se[0].tolist()
+    ([True], [0.0], [0.0], [[0.0, 0.0]])
     """
     T = gl.check_temperature(T)
     if isinstance(n_samples, bool) or not isinstance(n_samples, int | np.integer):
@@ -377,17 +425,25 @@ def monte_carlo(
     marg = [np.zeros((B, n)) for n in hw]
     marg_se = [np.zeros((B, n)) for n in hw]
     mean, mean_se, var, var_se = (np.zeros(B) for _ in range(4))
+    constant = np.zeros(B, dtype=bool)
     for b in range(B):
         s = net.sample(np.broadcast_to(x[b], (S, x.shape[1])), T, rng)
         for l, h in enumerate(s.gates):
-            marg[l][b] = h.mean(axis=0)
-            marg_se[l][b] = h.std(axis=0, ddof=1) / math.sqrt(S)
+            p = np.count_nonzero(h, axis=0) / S  # (n_l,), exactly 0 or 1 for a constant gate
+            marg[l][b] = p
+            marg_se[l][b] = np.sqrt(p * (1.0 - p) / (S - 1))
         f = s.output  # (S,)
-        d = f - f.mean()
+        same_gates = all(bool(np.all(h == h[0])) for h in s.gates)
+        g = f - f[0]  # exactly 0 for every draw equal to the first
+        g_mean = float(np.mean(g))
+        mean[b] = f[0] + g_mean
+        if same_gates or np.ptp(g) == 0.0:  # no variation seen: any spread left is round-off
+            constant[b] = True
+            continue  # mean_se, var and var_se stay exactly 0
+        d = g - g_mean
         s2 = float(d @ d) / (S - 1)
         m4 = float(np.mean(d**4))
-        mean[b] = f.mean()
         mean_se[b] = math.sqrt(s2 / S)
         var[b] = s2
         var_se[b] = math.sqrt(max(m4 - (S - 3) / (S - 1) * s2**2, 0.0) / S)
-    return MonteCarloResult(marg, marg_se, mean, mean_se, var, var_se, S)
+    return MonteCarloResult(marg, marg_se, mean, mean_se, var, var_se, S, constant)
