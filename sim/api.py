@@ -72,10 +72,18 @@ def phases(run_dir: Path | str, **thresholds: Any) -> dict:
     return run(PhasesConfig(run=Path(run_dir), **thresholds))
 
 
-def plot(run_dir: Path | str) -> list[Path]:
-    """``umwelt plot RUN``: redraw every figure of a run; the paths written."""
-    from sim.plot import run
+def plot(run_dir: Path | str, **axes: Any) -> list[Path]:
+    """``umwelt plot RUN``: redraw every figure of a run — or of a sweep directory, whose
+    diagrams take ``x``, ``y`` and ``facet`` (row columns); the paths written."""
+    if (Path(run_dir) / "sweep.json").is_file():
+        from sim.sweep import plot as plot_sweep
 
+        return plot_sweep(run_dir, **axes)
+    from sim.plot import run
+    from umwelt.errors import ConfigError
+
+    if axes:
+        raise ConfigError(f"{sorted(axes)} are for sweep directories; {run_dir} is not one")
     return run(run_dir)
 
 

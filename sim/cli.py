@@ -48,13 +48,26 @@ class _OneLineErrors(TyperGroup):
             sys.exit(2)
         except ce.UsageError as e:
             where = f"umwelt {e.ctx.info_name}: " if e.ctx is not None and e.ctx.parent else ""
-            message = " ".join(e.format_message().split())
+            message = " ".join(_usage_message(e).split())
             typer.echo(f"error: {where}{message}", err=True)
             sys.exit(2)
         except Abort:
             typer.echo("aborted", err=True)
             sys.exit(1)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _usage_message(e: Exception) -> str:
+    """typer's message, with the text given when typer's conversion refused it (its message
+    names the option, not the value): ``Invalid value for '--epochs': got '1.5' (Input should
+    be a valid integer, ...)``."""
+    message = e.format_message()
+    errors = getattr(e.__cause__, "errors", None)  # pydantic's ValidationError
+    first = errors()[0] if callable(errors) and errors() else {}
+    if "input" in first and ": " in message:
+        head, _, why = message.partition(": ")
+        message = f"{head}: got {first['input']!r} ({why})"
+    return message
 
 
 app = typer.Typer(
@@ -565,17 +578,40 @@ def train(
 @app.command()
 def plot(
     run_dir: Annotated[
-        Path, typer.Argument(metavar="RUN", help="A run directory of umwelt train or simulate.")
+        Path,
+        typer.Argument(
+            metavar="RUN|DIR", help="A run directory of umwelt train or simulate, or a sweep's."
+        ),
     ],
+    x: Annotated[
+        str | None, typer.Option(help="Sweeps: the x axis column (default n_params).")
+    ] = None,
+    y: Annotated[
+        str | None,
+        typer.Option(help="Sweeps: the y axis column (default n_train, else label_noise)."),
+    ] = None,
+    facet: Annotated[
+        str | None, typer.Option(help="Sweeps: one panel per value (default temperature).")
+    ] = None,
 ) -> None:
-    """(Re)draw the figures of a train or simulate run into RUN/figures.
+    """(Re)draw the figures of a train or simulate run into RUN/figures, or a sweep's phase
+    diagrams into DIR/figures.
 
     After `umwelt hessian RUN` also its Hessian figures (figs. 6a–c, 7a–c, 8a: hessian_*.png).
     """
     from sim.plot import run as plot_run
 
     try:
-        paths = plot_run(run_dir)
+        if (run_dir / "sweep.json").is_file():
+            from sim.sweep import plot as plot_sweep
+
+            paths = plot_sweep(run_dir, x=x, y=y, facet=facet)
+        elif (x, y, facet) != (None, None, None):
+            raise ConfigError(
+                f"--x, --y and --facet are for sweep directories; {run_dir} is not one"
+            )
+        else:
+            paths = plot_run(run_dir)
     except UmweltError as err:
         _fail(err)
     for p in paths:

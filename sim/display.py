@@ -25,7 +25,9 @@ console = Console(stderr=True)
 
 
 def _progress(bar_width: int, *, transient: bool = False) -> Progress:
-    """A bar with the task's name, count, elapsed time and a status field (80 columns)."""
+    """A bar with the task's name, count, elapsed time and a status field (80 columns), drawn
+    on a terminal only: written to a file or a pipe a bar is its last state, and when a run
+    fails it would stand above the one line that says why."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(bar_width=bar_width),
@@ -34,6 +36,7 @@ def _progress(bar_width: int, *, transient: bool = False) -> Progress:
         TextColumn("{task.fields[status]}"),
         console=console,
         transient=transient,
+        disable=not console.is_terminal,  # see above
     )
 
 
@@ -429,5 +432,24 @@ def sweep_table(result) -> None:
     failed = [r for r in result.rows if r["status"] == "failed"]
     for r in failed[:5]:
         out.print(escape(f"failed {r['id']}: {r.get('error')}"))
-    for b in result.boundary:
-        out.print(escape(f"boundary: {b}"))
+    if result.boundary:
+        table = Table(title="the boundary: N* where P(converged) = ½ (90 % bootstrap interval)")
+        keys = [k for k in result.boundary[0] if k not in _BOUNDARY_FIELDS]
+        for col in (*keys, "complexity", "N*", "interval", "converged", "status"):
+            table.add_column(col)
+
+        def g(v) -> str:
+            return "—" if v is None else f"{v:.3g}"
+
+        for b in result.boundary:
+            table.add_row(*(str(b[k]) for k in keys), g(b["complexity"]), g(b["n_star"]),
+                          f"[{g(b['low'])}, {g(b['high'])}]",
+                          f"{b['n_converged']}/{b['n_runs']}", b["status"])  # fmt: skip
+        out.print(table)
+
+
+#: the fields of a boundary row that are not its group's axis values
+_BOUNDARY_FIELDS = frozenset(
+    {"complexity", "n_star", "low", "high", "status", "reason", "b0", "b1", "n_runs",
+     "n_converged"}
+)  # fmt: skip

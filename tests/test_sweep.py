@@ -325,3 +325,49 @@ def test_the_slurm_path_through_submitits_local_cluster(tmp_path):
     assert set(jobs) == set(res.states)
     for r in res.rows:
         assert Run.open(out / "points" / r["id"]).summary()["status"] == "completed"
+
+
+# -- the boundary and the figures -----------------------------------------------------------------
+
+
+def test_the_boundary_is_estimated_per_facet_value_as_umwelt_boundary_does():
+    from sim.sweep.boundary import N_BOOT, SEED, estimate
+    from umwelt.boundary import boundary_from_rows
+
+    rows = []
+    for T in (0.0, 0.1):
+        for n in (10, 20, 40):
+            for N in (10, 20, 40, 80, 160, 320):
+                for s in range(3):
+                    ok = N > 4 * n if T else N > 2 * n or (N == 2 * n and s == 0)
+                    rows.append({"temperature": T, "n_train": n, "n_params": N, "seed": s,
+                                 "converged": ok, "model": f"mlp:{N}"})  # fmt: skip
+    rows.append({"temperature": 0.0, "n_train": 20, "n_params": 10, "converged": None})
+    got = estimate(rows, ["model", "dataset", "temperature", "seed"], x="n_params", y="n_train",
+                   facet="temperature")  # fmt: skip
+    assert [g["facet"] for g in got["groups"]] == [{"temperature": 0.0}, {"temperature": 0.1}]
+    for g in got["groups"]:
+        mine = [r for r in rows if r["temperature"] == g["facet"]["temperature"]]
+        want = boundary_from_rows(mine, n_boot=N_BOOT, seed=SEED)
+        assert [p["n_star"] for p in g["points"]] == [w.threshold.estimate for w in want]
+        assert [p["low"] for p in g["points"]] == [w.threshold.ci_low for w in want]
+        assert g["power_law"]["status"] == "fit"
+    t0, t1 = (g["points"] for g in got["groups"])
+    assert all(a["n_star"] < b["n_star"] for a, b in zip(t0, t1))  # the hotter net needs more
+    assert t0[1]["frac_converged"] == [0, 0, 1 / 3, 1, 1, 1]  # at N = 40 one seed of three
+
+
+def test_plot_draws_the_phase_diagrams_of_a_sweep(swept, tmp_path):
+    _, out, _ = swept
+    paths = api.plot(out)
+    names = sorted(p.name for p in paths)
+    assert names == sorted(f"{f}.png" for f in
+                           ("phase_diagram", "frac_unsatisfied", "final_loss", "boundary_fits",
+                            "collapse"))  # fmt: skip
+    for p in paths:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000
+    with pytest.raises(ConfigError, match="--y 'model' is not a numeric column"):
+        api.plot(out, y="model")
+    res = subprocess.run([*UMWELT, "plot", str(out), "--x", "nope"], env=ENV,
+                         capture_output=True, text=True)  # fmt: skip
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "nope" in res.stderr

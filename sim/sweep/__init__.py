@@ -35,7 +35,16 @@ from sim.sweep.spec import Point, SweepSpec, read_spec
 from umwelt._checks import check_int
 from umwelt.errors import ConfigError
 
-__all__ = ["EXECUTORS", "SweepConfig", "SweepPlan", "SweepResult", "estimate", "prepare", "run"]
+__all__ = [
+    "EXECUTORS",
+    "SweepConfig",
+    "SweepPlan",
+    "SweepResult",
+    "estimate",
+    "plot",
+    "prepare",
+    "run",
+]
 
 EXECUTORS = ("local", "slurm")
 
@@ -289,7 +298,50 @@ def _all(out: Path, ids: list[str], on_update: OnUpdate | None) -> OnUpdate | No
 
 
 def _finish(out: Path, cfg: SweepConfig, states: dict[str, str]) -> SweepResult:
-    """Collect the table (and, once drawn, the boundary and the figures) of ``out``."""
+    """Collect the table, estimate and write the boundary, draw the figures."""
     from sim.sweep.collect import collect
 
-    return SweepResult(out, states, rows=collect(out))
+    rows = collect(out)
+    result = SweepResult(out, states, rows=rows)
+    boundary, result.figures = _analyse(out, rows, figures=cfg.figures)
+    if boundary is not None:
+        result.boundary = [
+            {**g["facet"], **{k: v for k, v in p.items() if not isinstance(v, list)}}
+            for g in boundary["groups"]
+            for p in g["points"]
+        ]
+    return result
+
+
+def _analyse(out: Path, rows: list[dict], *, figures: bool, write: bool = True, **axes):
+    """The boundary of the default (or given) axes and the figures: ``(boundary, paths)``."""
+    from sim.sweep import boundary as bd
+    from sim.sweep.figures import choose_axes, draw
+
+    names = store.read_sweep(out)["axes"]
+    x, y, facet = choose_axes(rows, names, axes.get("x"), axes.get("y"), axes.get("facet"))
+    result = None
+    if any(r.get("converged") is not None for r in rows):
+        result = bd.estimate(rows, names, x=x, y=y, facet=facet)
+        if write:
+            bd.write(out, result)
+    paths = draw(out, rows, result, axes=names, x=x, y=y, facet=facet) if figures else []
+    return result, paths
+
+
+def plot(
+    sweep_dir: Path | str, *, x: str | None = None, y: str | None = None, facet: str | None = None
+) -> list[Path]:
+    """``umwelt plot DIR``: the phase diagrams of a sweep directory over the columns ``x``,
+    ``y`` (and panels by ``facet``), from its run directories as they are now (nothing but
+    the figures is written); the paths written.
+
+    Raises:
+        ConfigError: when ``sweep_dir`` is not a sweep directory, or a column is not a
+            numeric one of its rows.
+    """
+    from sim.sweep.collect import read_rows
+
+    out = Path(sweep_dir)
+    rows = read_rows(out)
+    return _analyse(out, rows, figures=True, write=False, x=x, y=y, facet=facet)[1]

@@ -28,7 +28,7 @@ from sim.runs import Run, io
 from sim.sweep import store
 from umwelt.errors import UmweltError
 
-__all__ = ["COLUMNS", "collect", "point_row"]
+__all__ = ["COLUMNS", "collect", "point_row", "read_rows", "write_csv"]
 
 #: the columns after ``id``, ``status`` and the axes, in order
 COLUMNS = (
@@ -106,17 +106,27 @@ def _summary(run: Run) -> dict[str, Any]:
         return {}
 
 
-def collect(sweep_dir: Path | str) -> list[dict[str, Any]]:
-    """Every point's row, written to ``phases.jsonl`` and ``phases.csv`` (atomically).
+def read_rows(sweep_dir: Path | str) -> list[dict[str, Any]]:
+    """Every point's row, read from the run directories now (nothing is written).
 
     Raises:
         ConfigError: when ``sweep_dir`` is not a sweep directory.
     """
     sweep_dir = Path(sweep_dir)
     rec = store.read_sweep(sweep_dir)
-    ids = [p["id"] for p in rec["points"]]
-    st = store.states(sweep_dir, ids)
-    rows = [point_row(sweep_dir, p, st[p["id"]]) for p in rec["points"]]
+    st = store.states(sweep_dir, [p["id"] for p in rec["points"]])
+    return [point_row(sweep_dir, p, st[p["id"]]) for p in rec["points"]]
+
+
+def collect(sweep_dir: Path | str) -> list[dict[str, Any]]:
+    """Every point's row (:func:`read_rows`), written to ``phases.jsonl`` and ``phases.csv``
+    (atomically).
+
+    Raises:
+        ConfigError: when ``sweep_dir`` is not a sweep directory.
+    """
+    sweep_dir = Path(sweep_dir)
+    rows = read_rows(sweep_dir)
     io.write_jsonl(sweep_dir / "phases.jsonl", rows)
     write_csv(sweep_dir / "phases.csv", rows)
     return rows

@@ -29,13 +29,25 @@ The figure families, one private module each (figures of THEORY.md §4 unless sa
 - :func:`plot_hessian_spectrum`: eigenvalue densities over epochs, symmetric-log (fig. 8a).
 - :func:`plot_hessian_entries`: normalized entries and their correlations (figs. 6a–c).
 - :func:`plot_hessian_means`: concentration of the means, coupling exponents (figs. 7a–c).
+
+**A sweep** (:mod:`~umwelt.plotting._sweep`; ``umwelt sweep``, ``umwelt plot DIR``; §5)
+
+- :func:`plot_phase_diagram`: the final phase over two axes, seeds as sub-cells, the boundary.
+- :func:`plot_value_map`: a value (``frac_unsatisfied``, the final loss) over the same cells.
+- :func:`plot_boundary_fits`: the fraction converged against N, the logistic fits, N*.
+- :func:`plot_collapse`: N_Δ/N and the test accuracy against N/n.
 """
 
 from umwelt.plotting._circuits import plot_assembly_moments as plot_assembly_moments
 from umwelt.plotting._circuits import plot_circuit_histograms as plot_circuit_histograms
+from umwelt.plotting._common import panel_grid as panel_grid
 from umwelt.plotting._hessian import plot_hessian_entries as plot_hessian_entries
 from umwelt.plotting._hessian import plot_hessian_means as plot_hessian_means
 from umwelt.plotting._hessian import plot_hessian_spectrum as plot_hessian_spectrum
+from umwelt.plotting._sweep import plot_boundary_fits as plot_boundary_fits
+from umwelt.plotting._sweep import plot_collapse as plot_collapse
+from umwelt.plotting._sweep import plot_phase_diagram as plot_phase_diagram
+from umwelt.plotting._sweep import plot_value_map as plot_value_map
 from umwelt.plotting._training import plot_gate_statistics as plot_gate_statistics
 from umwelt.plotting._training import plot_layer_series as plot_layer_series
 from umwelt.plotting._training import plot_learning_curves as plot_learning_curves
