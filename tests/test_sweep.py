@@ -371,3 +371,18 @@ def test_plot_draws_the_phase_diagrams_of_a_sweep(swept, tmp_path):
     res = subprocess.run([*UMWELT, "plot", str(out), "--x", "nope"], env=ENV,
                          capture_output=True, text=True)  # fmt: skip
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and "nope" in res.stderr
+
+
+def test_hessian_at_last_analyses_each_points_last_epoch(tmp_path):
+    text = TINY.replace('["mlp:2", "mlp:6"]', '["mlp:3"]') + (
+        "[zip]\nloss = ['quadratic-hinge']\n"
+    )
+    text = text.replace("[grid]", 'hessian_at = "last"\nhessian_settings = '
+                        '"lanczos_steps=8,start_vectors=4,entries=0,grid_points=101"\n[grid]')  # fmt: skip
+    out = tmp_path / "out"
+    res = api.sweep(_spec(tmp_path, text), out=out, jobs=1, figures=False)
+    (row,) = res.rows
+    h = Run.open(out / "points" / row["id"]).hessian_rows()
+    assert [r["epoch"] for r in h] == [3] and row["hessian_epoch"] == 3
+    assert row["neg_share"] == h[0]["neg_share"] and row["lambda_max"] == h[0]["lambda_max"]
+    assert row["lambda_min"] <= row["lambda_max"]

@@ -84,7 +84,8 @@ class SweepSpec:
     """A parsed sweep file: the shared options, the axes and the points in order.
 
     ``hessian_last`` (the sweep's ``hessian_at = "last"``) asks for the Hessian analysis of
-    every point's last epoch with ``hessian`` (its settings) once the point has finished.
+    every point's last epoch with ``hessian`` (its settings) once the point has finished; the
+    points then observe (checkpoint) their last epoch.
     """
 
     shared: dict[str, Any]
@@ -175,6 +176,8 @@ def parse_spec(text: str, *, where: str = "sweep file") -> SweepSpec:
     points, seen = [], {}
     for values in ({**g, **z} for g in rows for z in zrows):
         cfg = _point_config({**shared, **values}, values, where)
+        if hessian_last and cfg.epochs not in cfg.observe_at:  # its weights must be kept
+            cfg = replace(cfg, observe_at=(*cfg.observe_at, cfg.epochs)).validated()
         pid = point_id(cfg)
         if pid in seen:
             raise ConfigError(
