@@ -21,7 +21,8 @@ Which command wrote ``RUN`` is told by :meth:`sim.runs.Run.open`:
 ``gradient_symmetry.png``   per layer over epochs: skewness, fraction of positive entries and
                             the KS distance between ``g`` and ``-g``
 ``order_parameter.png``     fig. 4b: :math:`\eta\|\nabla R\|^2` next to the training loss,
-                            log scale, every epoch
+                            log scale to epoch 150 then linear (the paper's layout), and
+                            their ratio over training
 ``learning_curves.png``     fig. 8b: loss (log) and accuracy, training and test, every epoch
 ``gates.png``               per gate layer: entropy (bits), agreement with the ReLU gates and
                             the fraction of open gates
@@ -246,6 +247,8 @@ def train_figures(run: Run) -> list[Path]:
             "order parameter η‖∇R‖²": col("order_parameter"),
             **_unsatisfied(rows, {"": ""}),
         },
+        ratio=("order parameter η‖∇R‖²", "training loss R"),
+        split_at=150,  # the paper's fig. 4b: log scale to epoch 150, then linear
         title=f"plasticity order parameter and training loss\n{title3}",
     )[0]
     if obs:

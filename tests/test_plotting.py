@@ -132,3 +132,16 @@ def test_ridgelines_put_the_earliest_epoch_at_the_bottom(name):
     fig, axes = getattr(P, name)(edges, hists, [0, 2, 5, 9], **kw)
     assert [t.get_text() for t in axes[0].get_yticklabels()] == ["0", "2", "5", "9"]
     plt.close(fig)
+
+
+def test_order_parameter_in_the_papers_layout_draws_the_ratio_it_is_given():
+    e = np.arange(301.0)
+    loss, op = 0.7 * np.exp(-e / 40), 0.07 * np.exp(-e / 40)
+    series = {"R": loss, "op": op}
+    fig, axes = P.plot_order_parameter(e, series, ratio=("op", "R"), split_at=150)
+    top, lin, bottom = axes
+    assert top.get_yscale() == "log" and lin.get_yscale() == "linear"
+    assert top.lines[0].get_xdata().max() == 150 and lin.lines[0].get_xdata().min() == 150
+    np.testing.assert_allclose(bottom.lines[0].get_ydata(), 0.1)  # op / R, every epoch
+    _check((fig, axes), 3)
+    _check(P.plot_order_parameter(e[:100], series and {"R": loss[:100]}, split_at=150), 1)

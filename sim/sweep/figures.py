@@ -90,7 +90,8 @@ def draw(
     facet: str | None = None,
 ) -> list[Path]:
     """Draw every figure of :data:`FIGURES` that the rows allow; the paths written."""
-    from umwelt.plotting import panel_grid, plot_collapse, plot_phase_diagram, plot_value_map
+    from umwelt.plotting import plot_collapse, plot_phase_diagram, plot_value_map
+    from umwelt.plotting._common import panel_grid  # the panels of the facets
 
     x, y, facet = choose_axes(rows, axes, x, y, facet)
     have = [r for r in rows if r.get(x) is not None and r.get(y) is not None]

@@ -40,7 +40,6 @@ The figure families, one private module each (figures of THEORY.md §4 unless sa
 
 from umwelt.plotting._circuits import plot_assembly_moments as plot_assembly_moments
 from umwelt.plotting._circuits import plot_circuit_histograms as plot_circuit_histograms
-from umwelt.plotting._common import panel_grid as panel_grid
 from umwelt.plotting._hessian import plot_hessian_entries as plot_hessian_entries
 from umwelt.plotting._hessian import plot_hessian_means as plot_hessian_means
 from umwelt.plotting._hessian import plot_hessian_spectrum as plot_hessian_spectrum

@@ -157,34 +157,70 @@ def plot_order_parameter(
     epoch: Sequence[float],
     series: Mapping[str, Sequence[float]],
     *,
+    ratio: tuple[str, str] | None = None,
+    split_at: float | None = None,
     title: str | None = None,
     ax: Axes | None = None,
 ):
     r"""The plasticity order parameter :math:`\eta\|\nabla R\|^2` beside the loss, log scale
     (THEORY.md §4, fig. 4b). Zeros are not drawn (log axis).
 
+    The paper's layout: with ``split_at`` (its 150) and a run longer than that, the epochs up
+    to ``split_at`` on a log scale and the rest beside them on a linear one (where both have
+    fallen to near 0); with ``ratio = (a, b)`` a panel below with series ``a`` / ``b`` over
+    every epoch (the order parameter against the loss: "an order of magnitude below it").
+
     Args:
         epoch: shape ``(E,)``.
         series: ``{label: (E,)}``, e.g. ``{"training loss": ..., "η‖∇R‖²": ...}``.
+        ratio: the labels of the numerator and denominator of the ratio panel.
+        split_at: the last epoch of the log-scale panel.
 
     Returns:
-        ``(fig, ax)``.
+        ``(fig, ax)`` without ``ratio`` or a split, else ``(fig, [axes])``: the log panel,
+        the linear one (if split), the ratio panel (if any).
     """
-    fig, (ax,) = axes_row(ax, 1, (6, 4))
+    e = np.asarray(epoch, dtype=float)
+    split = split_at is not None and e.size > 0 and e.max() > split_at
+    if ax is not None or not (split or ratio):
+        fig, (top,) = axes_row(ax, 1, (6, 4))
+        lin, bottom = None, None
+    else:
+        fig = Figure(figsize=(9 if split else 6, 6.2 if ratio else 4), layout="constrained")
+        grid = fig.add_gridspec(2 if ratio else 1, 2 if split else 1,
+                                height_ratios=[2.2, 1] if ratio else None)  # fmt: skip
+        top = fig.add_subplot(grid[0, 0])
+        lin = fig.add_subplot(grid[0, 1]) if split else None
+        bottom = fig.add_subplot(grid[1, :]) if ratio else None
+    first = e <= split_at if split else np.ones(e.shape, dtype=bool)
     for i, (label, y) in enumerate(series.items()):
-        ax.plot(
-            epoch,
-            loggable(y),
-            color=f"C{i}",
-            label=label,
-            ls="-" if i % 2 == 0 else "--",
-        )
-    ax.set(yscale="log", xlabel="epoch", ylabel="value (log scale; 0 not shown)")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+        style = {"color": f"C{i}", "ls": "-" if i % 2 == 0 else "--"}
+        y = np.asarray(y, dtype=float)
+        top.plot(e[first], loggable(y[first]), label=label, **style)
+        if lin is not None:
+            rest = e >= split_at
+            lin.plot(e[rest], y[rest], label=label, **style)
+    top.set(yscale="log", xlabel="epoch", ylabel="value (log scale; 0 not shown)")
+    top.grid(alpha=0.3, which="both")
+    top.legend(fontsize=8)
+    if lin is not None:
+        lin.set(xlabel="epoch", ylabel="value (linear)", ylim=(0, None))
+        lin.set_title(f"after epoch {split_at:g}, linear", fontsize=8)
+        lin.grid(alpha=0.3)
+    if bottom is not None:
+        a, b = (np.asarray(series[k], dtype=float) for k in ratio)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.where(b > 0, a / b, np.nan)
+        bottom.plot(e, loggable(r), color="k", lw=1.0, label=f"{ratio[0]} / {ratio[1]}")
+        bottom.set(yscale="log", xlabel="epoch", ylabel="ratio")
+        bottom.axhline(0.1, color="0.5", lw=0.7, ls=":", label="0.1 (an order of magnitude)")
+        bottom.legend(fontsize=7)
+        bottom.grid(alpha=0.3, which="both")
     if title:
-        ax.set_title(title)
-    return fig, ax
+        (fig.suptitle if lin is not None or bottom is not None else top.set_title)(title)
+    if lin is None and bottom is None:
+        return fig, top
+    return fig, [a for a in (top, lin, bottom) if a is not None]
 
 
 # -- per layer at the observed epochs (``umwelt plot``): ridgelines, series, spectra --------------
