@@ -486,6 +486,9 @@ def train(
     kill_after_steps: Annotated[
         int | None, typer.Option(hidden=True, help="Testing: SIGKILL itself after N steps.")
     ] = None,
+    interrupt_after_steps: Annotated[
+        int | None, typer.Option(hidden=True, help="Testing: SIGINT itself after N steps.")
+    ] = None,
 ) -> None:
     """Train a VGG or MLP by generalized EM at temperature T, recording the symmetries."""
     import os
@@ -528,6 +531,8 @@ def train(
         steps += 1
         if kill_after_steps is not None and steps >= kill_after_steps:
             os.kill(os.getpid(), signal.SIGKILL)
+        if steps == interrupt_after_steps:  # as Ctrl-C does: KeyboardInterrupt from here
+            os.kill(os.getpid(), signal.SIGINT)
 
     try:  # text is parsed here, at the edge
         if observe_at is not None:
@@ -1010,7 +1015,16 @@ def sweep(
     except UmweltError as err:
         _fail(err)
     except KeyboardInterrupt:
-        typer.echo("interrupted; every point is resumable: run the same command again", err=True)
+        if executor == "slurm":
+            typer.echo(
+                "interrupted; the submitted SLURM jobs keep running: umwelt sweep DIR --collect "
+                "gathers what finished, the same command again continues",
+                err=True,
+            )
+        else:
+            typer.echo(
+                "interrupted; every point is resumable: run the same command again", err=True
+            )
         raise typer.Exit(code=130) from None
     if not dry_run:
         typer.echo(f"sweep directory: {result.out}")
