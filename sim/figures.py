@@ -332,7 +332,7 @@ def hessian_figures(run: Run | Path | str, subdir: str = "hessian") -> list[Path
     100 × 100 correlation sub-matrices at the first and last epoch), ``hessian_means.png``
     (figs. 7a–c: mean/std distributions with the 0.15 band, the fraction inside it, the coupling
     / skewness / kurtosis exponents), ``hessian_spectrum.png`` (fig. 8a: densities on the shared
-    grid with bootstrap bands on symmetric-log axes, beside the extremes and the negative mass
+    grid with ± 1.645 SE bands on symmetric-log axes, beside the extremes and the negative mass
     and asymmetry with standard errors). Nothing when the run has no Hessian analysis; the
     entry figures only when entries were sampled.
     """
@@ -377,7 +377,7 @@ def hessian_figures(run: Run | Path | str, subdir: str = "hessian") -> list[Path
             },
         },
         title=f"Hessian eigenvalue density (SLQ, {int(s.get('start_vectors', 0))} start vectors "
-        f"× {int(rows[-1]['lanczos_steps'])} steps; bands: 90% bootstrap)\n{head}",
+        f"× {int(rows[-1]['lanczos_steps'])} steps; bands: ± 1.645 SE, closed form)\n{head}",
     )
     lam = np.concatenate([-col("lambda_min"), col("lambda_max")])
     if np.any(lam > 0):

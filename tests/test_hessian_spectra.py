@@ -97,7 +97,12 @@ def test_slq_does_not_depend_on_the_block_and_moments_are_exact_on_a_diagonal():
     res = slq(MatrixOperator(np.diag(lam)), 6, 3, seed=1)
     for p in (1, 2, 3, 4):
         np.testing.assert_allclose(res.moments(p), np.mean(lam**p), rtol=1e-12, atol=1e-13)
-    assert res.trace() == pytest.approx((lam.sum(), 0.0), abs=1e-12)
+    trace, se = res.trace()
+    assert trace == pytest.approx(lam.sum(), abs=1e-12)
+    # exact with Rademacher vectors here; the closed-form SE is their upper bound
+    # √(2 Var_ρ(Nλ) / (N n_v)) (widened by √(ν/(ν−2)) ≥ 1)
+    bound = math.sqrt(2 * np.var(6 * lam) / (6 * 3) / (1 - 2 / 18))
+    assert bound <= se <= math.sqrt(3) * bound
 
 
 def test_extremes_by_eigsh_and_lanczos_match_dense():
@@ -134,10 +139,10 @@ def test_density_on_a_fixed_grid_resmoothing_and_error_bars(tmp_path):
         0,
     )
     np.testing.assert_array_equal(back.density(grid, 0.05), res.density(grid, 0.05))
-    band = res.density_band(grid, 0.02, n_boot=200, seed=1)
-    assert np.all(band.lo <= band.hi) and np.all(band.std >= 0)
-    inside = (band.density >= band.lo - 1e-12) & (band.density <= band.hi + 1e-12)
-    assert inside.mean() > 0.95
+    band = res.density_band(grid, 0.02)
+    assert np.all(band.lo <= band.density) and np.all(band.density <= band.hi)
+    assert np.all(band.std >= 0) and np.all(band.lo >= 0) and band.reason is None
+    np.testing.assert_allclose(band.hi - band.density, 1.6448536 * band.std, rtol=1e-6)
     sl = symmetric_grid(1.0, 11, scale="symlog")
     assert np.array_equal(sl, -sl[::-1]) and sl[-1] == 1.0 and np.all(np.diff(sl) > 0)
     assert sl[6] < 0.05  # finer near 0
@@ -147,17 +152,19 @@ def test_summary_statistics_on_known_spectra():
     lam = np.array([-2.0, -1.0, -1.0, 0.0, 0.5, 1.0, 3.0, 4.0])
     res = slq(MatrixOperator(np.diag(lam)), 8, 4, seed=0)  # exact quadrature (see above)
     grid = symmetric_grid(8.0, 1601)
-    s = spectral_summary(res, grid=grid, sigma=0.1, n_boot=20)
+    s = spectral_summary(res, grid=grid, sigma=0.1)
     assert s["neg_mass"] == pytest.approx(3 / 8)
     m2, m3 = np.mean(lam**2), np.mean(lam**3)
     assert s["asymmetry"] == pytest.approx(m3 / m2**1.5, rel=1e-10)
     assert s["trace"] == pytest.approx(lam.sum(), abs=1e-10)
-    assert s["trace_se"] == pytest.approx(0.0, abs=1e-10)
+    assert s["trace_se"] > 0 and s["se_reason"] is None  # an upper bound (Rademacher)
+    # identical quadratures (exact, Rademacher, diagonal H): nothing is subtracted as noise
+    assert s["density_asymmetry_bias"] == 0.0
     rho = gaussian_density(lam, np.full(8, 1 / 8), grid, 0.1)
     ref = np.trapezoid(np.abs(rho - rho[::-1]), grid)
     assert s["density_asymmetry"] == pytest.approx(ref, rel=1e-8)
     sym = np.array([-3.0, -1.0, 0.0, 0.0, 1.0, 3.0])
-    t = spectral_summary(slq(MatrixOperator(np.diag(sym)), 6, 2), grid=grid, sigma=0.1, n_boot=5)
+    t = spectral_summary(slq(MatrixOperator(np.diag(sym)), 6, 2), grid=grid, sigma=0.1)
     assert t["asymmetry"] == pytest.approx(0.0, abs=1e-12)
     assert t["density_asymmetry"] == pytest.approx(0.0, abs=1e-10)
     assert t["neg_mass"] == pytest.approx(2 / 6)
@@ -252,7 +259,7 @@ def test_neg_share_counts_only_weight_beyond_the_resolution():
     lam = np.array([-3.0, -2.0, -1e-3, -1e-3, -1e-3, 1e-3, 2.0, 4.0, 5.0])
     res = slq(MatrixOperator(np.diag(lam)), 9, 3, seed=0)
     grid = symmetric_grid(8.0, 801)
-    s = spectral_summary(res, grid=grid, sigma=0.1, resolution=0.01, n_boot=5)
+    s = spectral_summary(res, grid=grid, sigma=0.1, resolution=0.01)
     assert s["neg_mass"] == pytest.approx(5 / 9)
     assert s["neg_share"] == pytest.approx(2 / 5)
     sym = spectral_summary(
@@ -260,15 +267,14 @@ def test_neg_share_counts_only_weight_beyond_the_resolution():
         grid=grid,
         sigma=0.1,
         resolution=0.5,
-        n_boot=5,
     )
     assert sym["neg_share"] == pytest.approx(0.5)
     psd = slq(MatrixOperator(np.diag([0.0, 1.0, 2.0])), 3, 2)
-    assert spectral_summary(psd, grid=grid, sigma=0.1, resolution=0.1, n_boot=5)["neg_share"] == 0
+    assert spectral_summary(psd, grid=grid, sigma=0.1, resolution=0.1)["neg_share"] == 0
     zero = slq(MatrixOperator(np.zeros((3, 3))), 3, 2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        z = spectral_summary(zero, grid=grid, sigma=0.1, resolution=0.1, n_boot=5)
+        z = spectral_summary(zero, grid=grid, sigma=0.1, resolution=0.1)
     assert math.isnan(z["neg_share"])
     with pytest.raises(ConfigError, match="resolution"):
         spectral_summary(res, grid=grid, sigma=0.1, resolution=-1.0)

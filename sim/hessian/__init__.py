@@ -33,14 +33,15 @@ from ``(seed, example index)``, the same uniforms at every epoch.
       \mathcal N\big(u_s(\lambda);\, u_s(\theta^{(v)}_m), \sigma_u^2\big), \qquad
       c_s = \max\big(c,\ \delta/\sigma_u\big),
 
-  a density in :math:`\lambda` (mass 1) with a 90% bootstrap band over the start vectors. Here
+  a density in :math:`\lambda` (mass 1) with a 90% band (± 1.645 closed-form SE over the
+  Gaussian start vectors, :mod:`umwelt.nn.hessian.quadrature`). Here
   :math:`\delta = (\theta_{\max} - \theta_{\min})/k` is the quadrature's resolution: ``k``
   Gauss nodes cannot place eigenvalues closer than about that, and finer smoothing near 0 would
   draw the nodes' positions, not the spectrum (:math:`\delta = 0` when every start vector
   reached an invariant subspace: the nodes are then eigenvalues). The raw Ritz nodes and weights
   are saved, so any other smoothing needs no new products;
-* **spectral summary** (:func:`~umwelt.nn.hessian.spectral_summary`, bootstrap standard errors
-  over start vectors): ``neg_mass``, ``neg_share`` (the negative part of the weight beyond
+* **spectral summary** (:func:`~umwelt.nn.hessian.spectral_summary`, closed-form delta-method
+  standard errors over the start vectors, null below 3 of them with ``se_reason``): ``neg_mass``, ``neg_share`` (the negative part of the weight beyond
   the resolution :math:`\delta`, also recorded as ``resolution``), the moment ``asymmetry``
   :math:`\int\lambda^3\rho/(\int\lambda^2\rho)^{3/2}`, ``density_asymmetry``
   :math:`\int|\rho(\lambda)-\rho(-\lambda)|d\lambda` of the smoothed density above, the Hutchinson

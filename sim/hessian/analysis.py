@@ -24,6 +24,7 @@ from sim.figures import hessian_figures
 from sim.hessian import store
 from sim.hessian.config import HessianConfig, checkpoints_of
 from sim.runs import HessianSettings, Run
+from sim.runs.hessian import AUTO_FLOAT64_LIMIT, ENTRY_CHUNK_BYTES, check_requests
 from sim.runs.lock import RunLock
 from umwelt.errors import ConfigError, NonFiniteError, UmweltError
 from umwelt.seeds import streams
@@ -44,16 +45,16 @@ __all__ = [
     "stream_seeds",
 ]
 
-AUTO_FLOAT64_LIMIT = 1_000_000  # dtype "auto": float64 up to this many parameters
 SYMLOG_C = 1e-3  # the symlog grid's linear scale c, a fraction of the bound (symmetric_grid's)
 EIGSH_TOL = 1e-6  # ARPACK's relative tolerance for extremes="eigsh"
-BAND_LEVEL = 0.9  # the density's bootstrap band: 5th to 95th percentile
-SUMMARY_BOOT = 200  # bootstrap resamples of the start vectors for the summary's standard errors
+BAND_LEVEL = 0.9  # the density's band: ± z_0.95 standard errors (closed form, umwelt SLQ)
+# SLQ start vectors: normalized Gaussian ones are uniform on the sphere, where the error bars'
+# closed form is exact in law (with Rademacher ones it is only an upper bound)
+SLQ_DIST = "gaussian"
 CORR_SUBMATRIX = 100  # size of the saved correlation sub-matrix (figs. 6b,c)
 # fixed bins of H^(b)/std (fig. 6a) and of the signed H/std (fig. 7a): even in asinh(x), i.e.
 # linear within ±1 and logarithmic beyond, up to ±10⁴ (values beyond are counted in the end bins)
 ENTRY_EDGES = np.sinh(np.linspace(-np.arcsinh(1e4), np.arcsinh(1e4), 241))
-ENTRY_CHUNK_BYTES = 64 * 2**20  # per-example products held at once (examples × 8 columns × N)
 
 Progress = Callable[[str, int, int, str], None]
 
@@ -120,6 +121,7 @@ def settings_record(cfg: HessianConfig, n: int, dtype: str, steps: dict[str, int
         "entries": steps["entries"],
         "entry_columns": steps["entry_columns"],
         "bootstrap": cfg.bootstrap,
+        "start_dist": SLQ_DIST,
         "hinge_coords": cfg.hinge_coords,
         "grid_points": cfg.grid_points,
         "smoothing": cfg.smoothing,
@@ -262,7 +264,9 @@ def analyse_epoch(op, cfg, *, grid, c, steps, extremes, seeds, stage, loss_name)
         done[0] += m
         stage("slq", min(done[0], total), total)
 
-    res = slq(CountedOperator(op, tick), k, n_v, seed=seeds["slq"], reorth=cfg.reorth)
+    res = slq(
+        CountedOperator(op, tick), k, n_v, seed=seeds["slq"], dist=SLQ_DIST, reorth=cfg.reorth
+    )
     stage("slq", total, total)
     # moments, negative mass, trace from the raw nodes (the grid here only feeds the λ-smoothed
     # density asymmetry, which is replaced by the symlog-smoothed one below)
@@ -274,8 +278,6 @@ def analyse_epoch(op, cfg, *, grid, c, steps, extremes, seeds, stage, loss_name)
             grid=grid,
             sigma=grid[-1] / 50,
             resolution=resolution,
-            n_boot=SUMMARY_BOOT,
-            seed=seeds["summary"],
         )
     # smoothed in the symlog coordinate at the grid's c, or the resolution δ if that is coarser
     band, summ_u, c_s = symlog_density(
@@ -285,8 +287,6 @@ def analyse_epoch(op, cfg, *, grid, c, steps, extremes, seeds, stage, loss_name)
         sigma=cfg.smoothing,
         resolution=resolution,
         level=BAND_LEVEL,
-        n_boot=SUMMARY_BOOT,
-        seed=seeds["summary"],
     )
     nodes, weights = res.pooled()
     bound = float(grid[-1])
@@ -308,10 +308,12 @@ def analyse_epoch(op, cfg, *, grid, c, steps, extremes, seeds, stage, loss_name)
         "asymmetry_se": summ["asymmetry_se"],
         "density_asymmetry": summ_u["density_asymmetry"],
         "density_asymmetry_se": summ_u["density_asymmetry_se"],
+        "density_asymmetry_bias": summ_u["density_asymmetry_bias"],
         "trace": summ["trace"],
         "trace_se": summ["trace_se"],
         "m2": summ["m2"],
         "m2_se": summ["m2_se"],
+        "se_reason": summ["se_reason"],  # None, or why the *_se above are null
         "beyond_grid": float(weights[np.abs(nodes) > bound].sum()),
     }
     if loss_name in ("hinge", "quadratic-hinge"):  # the latter against its Gauss–Newton part
@@ -362,6 +364,7 @@ def analyse_epoch(op, cfg, *, grid, c, steps, extremes, seeds, stage, loss_name)
         "slq_nodes": res.nodes,
         "slq_weights": res.weights,
         "slq_seed": res.seed,
+        "slq_dist": res.dist,
         "reorth": res.reorth,
     }
     K = steps["entries"]
@@ -619,50 +622,18 @@ def _analyse(cfg: HessianConfig, *, world, device: str, progress: Progress | Non
 
 
 def resolve_steps(cfg: HessianConfig, op) -> dict[str, int | None]:
-    """The defaults that depend on N, and a check of every request against N."""
+    """The defaults that depend on N, and a check of every request against N and the memory
+    budget (:func:`sim.runs.hessian.check_requests`, with the operator's exact sizes)."""
     N = op.n
-    k = cfg.lanczos_steps or min(80, N)
-    if k > N:
-        raise ConfigError(
-            f"--lanczos-steps {k} exceeds the Hessian's dimension N = {N} (the model's trainable "
-            "parameters)"
-        )
-    ek = cfg.extreme_steps or min(80, N)
-    if ek > N:
-        raise ConfigError(f"--extreme-steps {ek} exceeds the Hessian's dimension N = {N}")
-    if cfg.extremes == "eigsh" and N < 2:
-        raise ConfigError(f"eigsh needs a Hessian of dimension N ≥ 2, got N = {N}")
-    cols = None if cfg.entry_columns is None else min(cfg.entry_columns, N)
     sizes = np.diff(op.param_offsets)
-    population = N * (N - 1) // 2 - int((sizes * (sizes - 1) // 2).sum())  # cross-layer pairs
-    K = min(1000, population) if cfg.entries is None else cfg.entries
-    if K > population:
-        raise ConfigError(
-            f"--entries {K} exceeds the {population:,} cross-layer entries of the Hessian (N = "
-            f"{N:,}, {len(sizes)} parameter tensors)"
-        )
+    pairs = N * (N - 1) // 2 - int((sizes * (sizes - 1) // 2).sum())  # cross-layer pairs
     # with entry columns, the non-zero entries of those columns are the population of each epoch
     # (fewer than K there: all of them, see _nonzero_entries)
-    steps = {"lanczos_steps": k, "extreme_steps": ek, "entries": K, "entry_columns": cols}
-    _check_memory(cfg, op, steps)
-    return steps
-
-
-def _check_memory(cfg: HessianConfig, op, steps: dict[str, int | None]) -> None:
-    """Refuse an analysis whose arrays cannot fit, before its first product (and file)."""
-    from umwelt import memory
-
-    N, n, it = op.n, op.n_total, getattr(op.dtype, "itemsize", 8)
-    k, K, B, G = steps["lanczos_steps"], steps["entries"] or 0, cfg.bootstrap, cfg.grid_points
-    basis = max(k if cfg.reorth == "full" else 3, steps["extreme_steps"] or 0) + 4
-    per_point = 3 * cfg.start_vectors * k + SUMMARY_BOOT + 1000 + 8 * len(cfg.epochs or (0,))
-    parts = {  # the Ritz densities on the grid, their bootstrap bands, every epoch's curves
-        f"a Lanczos basis of {basis - 4} × N vectors": it * N * basis,
-        f"a density grid of {G:,} points": 8 * G * per_point,
-    }
-    if K:  # per-example contributions (n × K, the products of a chunk), and the bootstrap
-        chunk = min(n, int(np.clip(ENTRY_CHUNK_BYTES // (64 * N), 8, 256))) * 8 * N * it
-        parts[f"{K:,} entries over {n:,} examples"] = 16 * n * K + 2 * chunk
-        parts[f"{B:,} bootstrap resamples"] = 8 * B * (2 * n + 4 * K)
-    largest = max(parts, key=parts.__getitem__)
-    memory.check_fits(f"the Hessian analysis (N = {N:,}; mostly {largest})", sum(parts.values()))
+    return check_requests(
+        cfg,
+        n_parameters=N,
+        pairs=pairs,
+        n_examples=op.n_total,
+        itemsize=getattr(op.dtype, "itemsize", 8),
+        epochs=len(cfg.epochs or (0,)),
+    )

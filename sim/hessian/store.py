@@ -1,9 +1,10 @@
 """What an analysis leaves in ``RUN/hessian/`` (:mod:`sim.runs.hessian`), written atomically.
 
 The first analysis of a run writes ``config.json`` (its settings and the density grid); later
-ones must use the same settings (:func:`check_stored`) unless ``fresh`` (:func:`clear`). Each
-analysed epoch becomes ``epoch_XXXX.npz`` and its row is merged into ``hessian.jsonl``
-(:func:`write_epoch`) as soon as it exists.
+ones must use the same settings (:func:`check_stored`; a directory of an earlier version, whose
+SLQ start vectors were Rademacher, counts as other settings) unless ``fresh``
+(:func:`clear`). Each analysed epoch becomes ``epoch_XXXX.npz`` and its row is merged into
+``hessian.jsonl`` (:func:`write_epoch`) as soon as it exists.
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ def check_stored(out: Path, settings: dict, cfg) -> dict | None:
     except (ConfigError, KeyError, TypeError, AttributeError) as e:
         raise ConfigError(f"unreadable {str(path)!r} ({e!r}); pass --fresh to replace it") from None
     for key, value in settings.items():
+        if key == "start_dist" and old.get(key, "rademacher") != value:
+            # not a user setting: analyses before the closed-form error bars used Rademacher
+            raise ConfigError(
+                f"{str(out)!r} holds results computed with {old.get(key, 'rademacher')} SLQ start "
+                f"vectors (an earlier version), not {value}; pass --fresh to replace them"
+            )
         if old.get(key) != value:
             raise ConfigError(
                 f"{str(out)!r} holds results computed with {key} = {old.get(key)!r}, not "

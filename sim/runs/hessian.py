@@ -25,11 +25,13 @@ from umwelt._checks import check_int, check_positive
 from umwelt.errors import ConfigError
 
 __all__ = [
+    "AUTO_FLOAT64_LIMIT",
     "DTYPES",
     "EXTREMES",
     "HESSIAN_DIRS",
     "HessianSettings",
     "SETTINGS",
+    "check_requests",
     "hessian_dirname",
     "parse_settings",
 ]
@@ -40,6 +42,8 @@ DTYPES: tuple[str, ...] = ("auto", "float32", "float64")
 HESSIAN_DIRS: tuple[str, ...] = ("hessian", "hessian_relu")
 #: the setting's old name (before ``examples``), accepted wherever settings are read
 _RENAMED = {"subset": "examples"}
+AUTO_FLOAT64_LIMIT = 1_000_000  # dtype "auto": float64 up to this many parameters
+ENTRY_CHUNK_BYTES = 64 * 2**20  # per-example products held at once (examples × 8 columns × N)
 
 
 def hessian_dirname(net: str) -> str:
@@ -54,7 +58,7 @@ class HessianSettings(JsonConfig):
     examples: int | None = None  # a fixed, seeded set of this many training examples (None: all)
     batch_size: int = 1000  # examples per batch of a product
     lanczos_steps: int | None = None  # SLQ Lanczos steps k (None: min(80, N))
-    start_vectors: int = 8  # SLQ start vectors n_v (Rademacher), bootstrapped for error bars
+    start_vectors: int = 8  # SLQ start vectors n_v (Gaussian); closed-form SEs need ≥ 3
     reorth: str = "full"  # full (k × N memory) or none (3 × N) re-orthogonalization
     extremes: str = "lanczos"  # lanczos or eigsh
     extreme_steps: int | None = None  # Lanczos steps of the extremes (None: min(80, N))
@@ -154,3 +158,72 @@ def parse_settings(text: str | None) -> HessianSettings | None:
                 what = "a number" if number is float else "an integer"
                 raise ConfigError(f"Hessian setting {key} must be {what}, got {value!r}") from None
     return HessianSettings(**out).validated()
+
+
+def check_requests(
+    settings: HessianSettings,
+    *,
+    n_parameters: int,
+    pairs: int,
+    n_examples: int,
+    itemsize: int,
+    epochs: int = 1,
+) -> dict[str, int | None]:
+    """The step counts an analysis with ``settings`` takes on a Hessian of dimension
+    ``n_parameters`` = N, once every request is checked against N and against the memory
+    budget (:func:`umwelt.memory.check_fits`): nothing is computed or written.
+
+    Args:
+        settings: validated settings.
+        n_parameters: N (the trainable weights).
+        pairs: the cross-layer entries the entries are drawn from (an upper bound will do:
+            ``N (N - 1) / 2`` before the model is built).
+        n_examples: the examples of the risk.
+        itemsize: bytes of one number of the products (8 for float64).
+        epochs: the epochs analysed in one call.
+
+    Returns:
+        ``{"lanczos_steps", "extreme_steps", "entries", "entry_columns"}`` with their defaults
+        resolved (``min(80, N)``, ``min(1000, pairs)``, ``min(columns, N)``).
+
+    Raises:
+        ConfigError: naming the first request larger than the Hessian, or the memory it needs.
+    """
+    import numpy as np
+
+    from umwelt import memory
+
+    N, n, it = int(n_parameters), int(n_examples), int(itemsize)
+    k = settings.lanczos_steps or min(80, N)
+    if k > N:
+        raise ConfigError(
+            f"--lanczos-steps {k} exceeds the Hessian's dimension N = {N} (the model's trainable "
+            "parameters)"
+        )
+    ek = settings.extreme_steps or min(80, N)
+    if ek > N:
+        raise ConfigError(f"--extreme-steps {ek} exceeds the Hessian's dimension N = {N}")
+    if settings.extremes == "eigsh" and N < 2:
+        raise ConfigError(f"eigsh needs a Hessian of dimension N ≥ 2, got N = {N}")
+    cols = None if settings.entry_columns is None else min(settings.entry_columns, N)
+    K = min(1000, pairs) if settings.entries is None else settings.entries
+    if K > pairs:
+        raise ConfigError(
+            f"--entries {K} exceeds the {pairs:,} cross-layer entries of the Hessian (N = {N:,})"
+        )
+    # the memory: a Lanczos basis, the Ritz densities on the grid with their SE bands and
+    # every epoch's curves, the per-example contributions of the entries and their bootstrap
+    B, G = settings.bootstrap, settings.grid_points
+    basis = max(k if settings.reorth == "full" else 3, ek) + 4
+    per_point = 4 * settings.start_vectors * k + 1000 + 8 * epochs
+    parts = {
+        f"a Lanczos basis of {basis - 4} × N vectors": it * N * basis,
+        f"a density grid of {G:,} points": 8 * G * per_point,
+    }
+    if K:
+        chunk = min(n, int(np.clip(ENTRY_CHUNK_BYTES // (64 * N), 8, 256))) * 8 * N * it
+        parts[f"{K:,} entries over {n:,} examples"] = 16 * n * K + 2 * chunk
+        parts[f"{B:,} bootstrap resamples"] = 8 * B * (2 * n + 4 * K)
+    largest = max(parts, key=parts.__getitem__)
+    memory.check_fits(f"the Hessian analysis (N = {N:,}; mostly {largest})", sum(parts.values()))
+    return {"lanczos_steps": k, "extreme_steps": ek, "entries": K, "entry_columns": cols}

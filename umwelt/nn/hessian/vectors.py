@@ -3,9 +3,12 @@ r"""Random probe vectors of the stochastic estimators: Rademacher (±1) or Gauss
 Both laws have :math:`\mathbb E[v v^\top] = I`, so :math:`v^\top H v` estimates
 :math:`\mathrm{tr}\, H` without bias (Hutchinson 1989; :mod:`~umwelt.nn.hessian.traces`), and
 :math:`v/\|v\|` are the start vectors of stochastic Lanczos quadrature
-(:mod:`~umwelt.nn.hessian.quadrature`). They are drawn on the CPU from a seeded
-:class:`torch.Generator` and then moved, so a seed gives the same vectors on every device (and
-on every rank of a :class:`~umwelt.nn.hessian.distributed.DistributedModelHessian`).
+(:mod:`~umwelt.nn.hessian.quadrature`). A normalized Gaussian vector is uniform on the unit
+sphere, where the variance of :math:`q^\top g(H) q` has a closed form in the eigenvalue density
+alone (the SLQ error bars); for a Rademacher one that form is only an upper bound. They are
+drawn on the CPU from a seeded :class:`torch.Generator` and then moved, so a seed gives the same
+vectors on every device (and on every rank of a
+:class:`~umwelt.nn.hessian.distributed.DistributedModelHessian`).
 
 >>> random_vectors(4, 2, seed=0).abs().unique().tolist()
 [1.0]
