@@ -36,7 +36,6 @@ Inputs: ``x`` (one input given), else for a checkpoint the first examples of its
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, replace
@@ -147,6 +146,8 @@ class CircuitsConfig:
                     f"x must be a tuple of numbers or the Path of a .npy file, got {x!r}"
                 )
             x = tuple(float(v) for v in x)
+            if not all(math.isfinite(v) for v in x):
+                raise ConfigError(f"x must be finite numbers, got {self.x!r}")
         shape = tuple(int(s) for s in parse_widths(self.input_shape, what="input shape"))
         if len(shape) != 3:
             raise ConfigError(f"input shape must be C,H,W, got {self.input_shape!r}")
@@ -205,14 +206,15 @@ def graph_from_json(obj: Any):
 
 
 def _load_graph(path: Path) -> LayeredNetwork:
+    from sim.runs.untrusted import load_json
     from umwelt.circuits import network_from_graph
 
     try:
-        obj = json.loads(Path(path).read_text())
+        obj = load_json(Path(path))
     except FileNotFoundError:
         raise ConfigError(f"no circuit graph file {str(path)!r}") from None
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"cannot read the circuit graph {str(path)!r}: {e}") from None
+    except ConfigError as e:
+        raise ConfigError(f"--graph: {e}") from None
     return network_from_graph(graph_from_json(obj))
 
 
@@ -302,12 +304,14 @@ def _resolve(cfg: CircuitsConfig, which: str | None = None) -> _Net:
 
 
 def _load_input(path: Path) -> np.ndarray:
+    from sim.runs.untrusted import load_npy
+
     try:
-        return np.load(path, allow_pickle=False)
+        return load_npy(path)
     except FileNotFoundError:
         raise ConfigError(f"no input file {str(path)!r}") from None
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"cannot read the input {str(path)!r}: {e}") from None
+    except ConfigError as e:
+        raise ConfigError(f"--x: {e}") from None
 
 
 def _inputs(cfg: CircuitsConfig, n: _Net) -> tuple[np.ndarray, str]:
@@ -321,7 +325,7 @@ def _inputs(cfg: CircuitsConfig, n: _Net) -> tuple[np.ndarray, str]:
                 f"{math.prod(shape)} (shape {tuple(shape)})"
             )
         if not np.all(np.isfinite(x)):
-            raise ConfigError("the input contains non-finite values")
+            raise ConfigError(f"the input {str(cfg.x)!r} holds non-finite values")
         return x.reshape(1, *shape), "given"
     if n.dataset is not None and "dataset" in n.dataset:
         from umwelt.data import load_dataset

@@ -607,6 +607,9 @@ def plot(
     from sim.plot import run as plot_run
 
     try:
+        from sim.runs.io import check_lookup
+
+        check_lookup(run_dir, "RUN")  # a name too long, a symlink loop: one line
         if (run_dir / "sweep.json").is_file():
             from sim.sweep import plot as plot_sweep
 

@@ -174,10 +174,16 @@ def run(cfg: ExactConfig) -> dict:
     from umwelt.exact import exact_enumeration, monte_carlo, n_configurations
 
     cfg = cfg.validated()
-    # the weights (and the kernel's copy), and per input the Monte Carlo draws' logits and gates
+    # the weights (and the kernel's copy), per input the Monte Carlo draws' logits and gates,
+    # the inputs, and per input the enumerated configurations' probabilities and outputs
+    hidden = sum(cfg.widths[1:-1])
+    configs = cfg.limit if hidden >= 62 else min(2**hidden, cfg.limit)
     need = 16 * memory.mlp_parameters(cfg.widths) + 32 * cfg.samples * sum(cfg.widths)
+    need += 8 * cfg.inputs * (sum(cfg.widths) + 4 * configs)
     memory.check_fits(
-        f"exact (widths {'-'.join(map(str, cfg.widths))}, {cfg.samples:,} samples)", need
+        f"exact (widths {'-'.join(map(str, cfg.widths))}, {cfg.inputs:,} inputs, "
+        f"{cfg.samples:,} samples)",
+        need,
     )
     net = LayeredNetwork.he_normal(cfg.widths, seed=cfg.seed)
     x = np.random.default_rng(cfg.seed + 1).normal(size=(cfg.inputs, net.widths[0]))

@@ -374,11 +374,9 @@ def test_plot_draws_the_phase_diagrams_of_a_sweep(swept, tmp_path):
 
 
 def test_hessian_at_last_analyses_each_points_last_epoch(tmp_path):
-    text = TINY.replace('["mlp:2", "mlp:6"]', '["mlp:3"]') + (
-        "[zip]\nloss = ['quadratic-hinge']\n"
-    )
-    text = text.replace("[grid]", 'hessian_at = "last"\nhessian_settings = '
-                        '"lanczos_steps=8,start_vectors=4,entries=0,grid_points=101"\n[grid]')  # fmt: skip
+    text = TINY.replace('["mlp:2", "mlp:6"]', '["mlp:3"]') + ("[zip]\nloss = ['quadratic-hinge']\n")
+    settings = '"lanczos_steps=8,start_vectors=4,entries=0,grid_points=101"'
+    text = text.replace("[grid]", f'hessian_at = "last"\nhessian_settings = {settings}\n[grid]')
     out = tmp_path / "out"
     res = api.sweep(_spec(tmp_path, text), out=out, jobs=1, figures=False)
     (row,) = res.rows

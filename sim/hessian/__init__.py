@@ -41,12 +41,13 @@ from ``(seed, example index)``, the same uniforms at every epoch.
   reached an invariant subspace: the nodes are then eigenvalues). The raw Ritz nodes and weights
   are saved, so any other smoothing needs no new products;
 * **spectral summary** (:func:`~umwelt.nn.hessian.spectral_summary`, closed-form delta-method
-  standard errors over the start vectors, null below 3 of them with ``se_reason``): ``neg_mass``, ``neg_share`` (the negative part of the weight beyond
-  the resolution :math:`\delta`, also recorded as ``resolution``), the moment ``asymmetry``
+  standard errors over the start vectors, null below 3 of them with ``se_reason``):
+  ``neg_mass``, ``neg_share`` (the negative part of the weight beyond the resolution
+  :math:`\delta`, also recorded as ``resolution``), the moment ``asymmetry``
   :math:`\int\lambda^3\rho/(\int\lambda^2\rho)^{3/2}`, ``density_asymmetry``
-  :math:`\int|\rho(\lambda)-\rho(-\lambda)|d\lambda` of the smoothed density above, the Hutchinson
-  ``trace``, ``m2`` :math:`= \mathrm{tr}H^2/N`, ``beyond_grid`` (quadrature weight outside
-  :math:`[-b, b]`);
+  :math:`\int|\rho(\lambda)-\rho(-\lambda)|d\lambda` of the smoothed density above, the
+  Hutchinson ``trace``, ``m2`` :math:`= \mathrm{tr}H^2/N`, ``beyond_grid`` (quadrature weight
+  outside :math:`[-b, b]`);
 * **hinge checks** (hinge loss only; :func:`~umwelt.nn.hessian.hinge_checks`): exact diagonal
   entries at ``hinge_coords`` coordinates and a trace test — both vanish for a bias-free net;
 * **sampled entries** (figs. 6–7; :mod:`~umwelt.nn.hessian.entries`): ``entries`` = K distinct

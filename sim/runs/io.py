@@ -24,6 +24,7 @@ from umwelt.errors import ConfigError
 
 __all__ = [
     "atomic_write",
+    "check_lookup",
     "check_out_dir",
     "check_out_place",
     "check_writable",
@@ -47,7 +48,7 @@ def check_out_dir(out: Path) -> Path:
     Raises:
         ConfigError: when ``out`` is a file, a non-empty directory, or lies under a file.
     """
-    out = Path(out)
+    out = check_lookup(Path(out), "--out")
     if out.is_dir():
         check_not_held(out)
         if any(out.iterdir()):
@@ -60,20 +61,43 @@ def check_out_dir(out: Path) -> Path:
 
 def check_out_place(out: Path) -> None:
     """That ``out`` is, or can be made, a directory we can write in: not a file, not under a
-    file, and its nearest existing ancestor writable (:func:`check_writable`).
+    file, not a broken symbolic link, and its nearest existing ancestor writable
+    (:func:`check_writable`).
 
     Raises:
         ConfigError: naming ``out`` and what is wrong.
     """
-    out = Path(out)
+    out = check_lookup(Path(out), "--out")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {str(out)!r} is a file, not a directory")
     for parent in [out, *out.parents]:
+        if parent.is_symlink() and not parent.exists():  # mkdir would find it there
+            where = "" if parent == out else f" lies under {str(parent)!r}, which"
+            raise ConfigError(
+                f"--out {str(out)!r}{where} is a broken symbolic link (to {os.readlink(parent)!r})"
+            )
         if parent.exists():
             if not parent.is_dir():
                 raise ConfigError(f"--out {str(out)!r} lies under {str(parent)!r}, which is a file")
             check_writable(parent, f"--out {str(out)!r}")
             return
+
+
+def check_lookup(path: Path, what: str) -> Path:
+    """``path``, once the system can look it up: a name too long, a loop of symbolic links or
+    a directory that cannot be searched is one line naming ``what`` (``Path.exists`` would
+    raise). A path that does not exist passes: the caller says what that means.
+
+    Raises:
+        ConfigError: ``"<what> '<path>': <the system's reason>"``.
+    """
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    except OSError as e:
+        raise ConfigError(f"{what} {str(path)!r}: {e.strerror}") from None
+    return Path(path)
 
 
 def check_writable(directory: Path, what: str) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from sim.runs import hessian as hessian_dir
-from sim.runs import simulate, train
+from sim.runs import io, simulate, train
 from sim.runs.untrusted import load_checkpoint, load_json, load_jsonl, load_npz
 from umwelt.errors import ConfigError, ShapeError
 
@@ -61,7 +61,9 @@ class Run:
             ConfigError: when ``path`` is missing, has no readable ``config.json``, or its
                 config is of neither kind.
         """
-        path = Path(path)
+        path = io.check_lookup(Path(path), "run directory")
+        if path.is_file():
+            raise ConfigError(f"{str(path)!r} is a file, not a run directory")
         if not path.is_dir():
             raise ConfigError(f"no run directory {str(path)!r}")
         neither = f"{str(path)!r} is not a run directory of umwelt train or umwelt simulate"

@@ -210,8 +210,13 @@ def resolve_dataset(spec: str) -> str:
     from umwelt.data import DATASETS
 
     spec = spec.strip()
-    if spec.partition(":")[0].strip() not in DATASETS and Path(spec).expanduser().exists():
-        return str(Path(spec).expanduser().resolve())
+    if spec.partition(":")[0].strip() in DATASETS:
+        return spec
+    try:
+        if Path(spec).expanduser().exists():
+            return str(Path(spec).expanduser().resolve())
+    except OSError:  # a name too long, a loop of links: the loader names it
+        pass
     return spec
 
 
@@ -262,10 +267,22 @@ def clear_early_run(run_dir: Path) -> None:
 
 def check_resumable(run_dir: Path) -> None:
     """That ``run_dir`` holds a train run with its resumable checkpoint (reads only)."""
+    run_dir = io.check_lookup(run_dir, "--resume")
     if not run_dir.is_dir():
         raise ConfigError(f"--resume {str(run_dir)!r}: no such run directory")
     if not (run_dir / "config.json").is_file():
         raise ConfigError(f"--resume {str(run_dir)!r}: no config.json; is it a train run?")
+    try:
+        stored = io_json(run_dir / "config.json")
+    except ConfigError as e:
+        raise ConfigError(f"--resume {str(run_dir)!r}: {e}") from None
+    if not (isinstance(stored, dict) and {"model", "dataset"} <= stored.keys()):
+        what = (
+            "a simulate run; only umwelt train runs resume"
+            if isinstance(stored, dict) and "widths" in stored
+            else "not a train run: its config.json names no model and dataset"
+        )
+        raise ConfigError(f"--resume {str(run_dir)!r} is {what}")
     if not (run_dir / "checkpoints" / CHECKPOINT).is_file():
         raise ConfigError(
             f"--resume {str(run_dir)!r}: no checkpoint (checkpoints/{CHECKPOINT}); the run "

@@ -61,7 +61,8 @@ def model_size(cfg: TrainConfig) -> dict[str, Any] | None:
 
 
 def check_memory(cfg: TrainConfig) -> None:
-    """Refuse a model, batch and dataset that cannot fit, before the data are loaded."""
+    """Refuse a model, batch and dataset that cannot fit, before the data are loaded (and the
+    Hessian analyses of ``--hessian-at``: :func:`sim.runs.hessian.check_requests`)."""
     from umwelt import memory
 
     size = model_size(cfg)
@@ -74,6 +75,29 @@ def check_memory(cfg: TrainConfig) -> None:
     need += memory.dataset_bytes(n, size["input_dim"], it)
     shown = f"{P:,} weights, batch {batch}, {n:,} examples"
     memory.check_fits(f"train {cfg.model} × {cfg.width:g} ({shown})", need)
+    if cfg.hessian_at:
+        _check_hessian(cfg, size)
+
+
+def _check_hessian(cfg: TrainConfig, size: dict[str, Any]) -> None:
+    """Refuse ``--hessian-at`` analyses whose settings do not fit the model or the memory, now
+    rather than as a warning at their epoch (from the sizes alone: the entries' population and
+    a CIFAR-10 training set are bounded from above)."""
+    from sim.runs.hessian import AUTO_FLOAT64_LIMIT, HessianSettings, check_requests
+
+    settings = cfg.hessian or HessianSettings()
+    N, n_train = size["n_parameters"], size["n_train"]
+    if settings.examples is not None and settings.examples > n_train:
+        raise ConfigError(
+            f"--hessian-settings examples={settings.examples} exceeds the {n_train:,} training "
+            "examples of the run"
+        )
+    dtype = settings.dtype
+    if dtype == "auto":
+        dtype = "float64" if N <= AUTO_FLOAT64_LIMIT else cfg.dtype
+    n = n_train if settings.examples is None else settings.examples
+    check_requests(settings, n_parameters=N, pairs=N * (N - 1) // 2, n_examples=n,
+                   itemsize=8 if dtype == "float64" else 4)  # fmt: skip
 
 
 def prepare(cfg: TrainConfig, *, resume: bool = False) -> TrainConfig:
@@ -98,7 +122,7 @@ def prepare(cfg: TrainConfig, *, resume: bool = False) -> TrainConfig:
     out = cfg.out if cfg.out is not None else io.default_run_dir("train")
     if resume:
         check_resumable(out)
-    elif Path(out).is_dir() and restartable(Path(out)):
+    elif io.check_lookup(Path(out), "--out").is_dir() and restartable(Path(out)):
         io.check_writable(Path(out), f"--out {str(out)!r}")  # restarted in place by run()
     else:
         out = io.check_out_dir(out)

@@ -15,24 +15,10 @@ import pytest
 
 from sim import api
 
+# sim_run, train_run: tests/hostile/conftest.py
 UMWELT = [sys.executable, "-m", "sim.cli"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 DATA = "teacher:n=40,dim=5,n_test=10"
-
-
-@pytest.fixture(scope="module")
-def sim_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "sim"
-    api.simulate(temperature=0.1, hidden=(4,), epochs=1, dataset=DATA, samples=2, out=out)
-    return out
-
-
-@pytest.fixture(scope="module")
-def train_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "train"
-    api.train(model="mlp:4", dataset=DATA, epochs=1, batch_size=8, observe_at=(0, 1), out=out,
-              figures=False)  # fmt: skip
-    return out
 
 
 def _tree(d: Path) -> dict:
@@ -165,3 +151,22 @@ def test_the_new_options_refuse_bad_values_in_one_line(sim_run, tmp_path, args, 
     extra = ["--out", str(out)] if args[0] in ("train", "simulate") else []
     _refused([*args, *extra], needle, sim_run)
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "run, name, args, needle",
+    [
+        ("sim", "config.json", ["hessian", "--quiet"], "it is not a regular file"),
+        ("sim", "metrics.jsonl", ["phases"], "it is not a regular file"),
+        ("sim", "checkpoints/finite_T.pt", ["circuits", "--json", "--checkpoint"], "finite_T.pt"),
+        ("train", "observations/epoch_0001.npz", ["plot"], "it is not a regular file"),
+    ],
+)
+def test_a_named_pipe_in_place_of_a_run_file_is_refused_unread(
+    sim_run, train_run, tmp_path, run, name, args, needle
+):
+    """Reading a pipe waits for a writer that never comes: every reader refuses it at once."""
+    d = _copy(sim_run if run == "sim" else train_run, tmp_path / "d")
+    (d / name).unlink()
+    os.mkfifo(d / name)
+    _refused([*args, str(d)], needle, d)

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import tarfile
 import zlib
 from collections.abc import Callable, Sequence
@@ -203,9 +204,19 @@ def detect_format(path: str | os.PathLike[str]) -> str:
 
 
 def _existing(path: str | os.PathLike[str]) -> Path:
+    """``path`` if it is a directory or a regular file: a named pipe or a device is refused
+    unread (reading one would wait forever, or never end)."""
     p = Path(path).expanduser()
-    if not p.exists():
-        raise DataError(f"CIFAR-10 path {str(path)!r} does not exist")
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        raise DataError(f"CIFAR-10 path {str(path)!r} does not exist") from None
+    except OSError as e:  # a name too long, a loop of links
+        raise DataError(f"CIFAR-10 path {str(path)!r}: {e.strerror}") from None
+    if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+        raise DataError(
+            f"CIFAR-10 path {str(path)!r} is neither a directory nor a file (a pipe or a device)"
+        )
     return p
 
 
@@ -304,10 +315,14 @@ def _read_python_dir(root: Path, wanted: frozenset[int]) -> tuple[_Split, _Split
 
 def _read_bytes(path: Path) -> bytes:
     """The file's bytes, refused (as the tar reader refuses a member) when it is larger than a
-    CIFAR-10 file can be: a 64 GiB ``data_batch_1`` is not read into memory."""
+    CIFAR-10 file can be: a 64 GiB ``data_batch_1`` is not read into memory, a named pipe is not
+    read at all."""
     limit = _MAX_BATCH_BYTES if path.name in _BATCH_FILES else _MAX_IMAGE_BYTES
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        size = st.st_size
+        if not stat.S_ISREG(st.st_mode):  # a pipe would be read forever
+            raise DataError(f"{str(path)!r} is not a regular file (a pipe or a device)")
         if size > limit:
             raise DataError(
                 f"{str(path)!r} is {size} bytes, more than a CIFAR-10 file can be ({limit})"

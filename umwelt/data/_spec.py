@@ -159,7 +159,7 @@ def load_dataset(
     name, sep, rest = spec.strip().partition(":")
     name = name.strip()
     if name not in _BUILDERS:
-        if spec.strip() and Path(spec).expanduser().exists():
+        if spec.strip() and _exists(spec):
             return _load_path(spec, seed, cifar_options)
         if _looks_like_path(spec):
             raise DataError(f"dataset path {spec!r} does not exist")
@@ -228,6 +228,15 @@ def spec_sizes(
         return n, n, (dim,)
     n_test = kwargs.get("n_test", inspect.signature(_BUILDERS[name]).parameters["n_test"].default)
     return int(kwargs["n"]), int(n_test), (int(kwargs["dim"]),)
+
+
+def _exists(spec: str) -> bool:
+    """Whether the path ``spec`` exists; ``True`` when the system cannot even look it up (a
+    name too long, a loop of links), so that the CIFAR-10 reader names the reason."""
+    try:
+        return Path(spec).expanduser().exists()
+    except OSError:
+        return True
 
 
 def _looks_like_path(spec: str) -> bool:
