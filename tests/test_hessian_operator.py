@@ -174,8 +174,9 @@ def tiny_vgg(T: float) -> GatedVGG:
     return build_vgg("vgg11", width=1 / 64, input_shape=(1, 32, 32), temperature=T, seed=0, dtype=D)
 
 
-def vgg_oracle(model: GatedVGG, X, y, gates, loss) -> torch.Tensor:
-    """Dense Hessian of the VGG's mean risk with fixed gates, from F.conv2d by hand."""
+def vgg_risk(model: GatedVGG, X, y, gates, loss):
+    """``(risk, theta)``: the VGG's mean risk with fixed gates as a function of the flat
+    weights, from F.conv2d by hand, and the weights."""
     ps = [m.weight for m in model.weight_layers]
     shapes = [p.shape for p in ps]
     theta = torch.cat([p.detach().reshape(-1) for p in ps])
@@ -193,6 +194,12 @@ def vgg_oracle(model: GatedVGG, X, y, gates, loss) -> torch.Tensor:
             a = a * gates[l].to(D) if l < len(Ws) - 1 else a
         return per_example_loss(a[:, 0], y, loss).mean()
 
+    return risk, theta
+
+
+def vgg_oracle(model: GatedVGG, X, y, gates, loss) -> torch.Tensor:
+    """Dense Hessian of the VGG's mean risk with fixed gates, from F.conv2d by hand."""
+    risk, theta = vgg_risk(model, X, y, gates, loss)
     return torch.autograd.functional.hessian(risk, theta, vectorize=True)
 
 

@@ -49,6 +49,36 @@ no share in :math:`H` and are left out of the kept pass. On ``vgg12`` (one CPU t
 all examples with a share) a product measured 1.7 gradients at width 1/4 and 2.0 at full width,
 against 2.8–3.3 for ``torch.func`` and 3.0–3.3 for a double backward.
 
+**Block products.** :meth:`GatedProducts.product` takes ``k`` vectors in one tangent and one
+adjoint pass: the primal pass is shared, the tangents are ``(B, k, ...)`` tensors, and each
+term of a layer is one call for all ``k`` — :math:`V a` one convolution (or matmul) with the
+``k`` weights stacked along the output channels, :math:`W \dot a` and
+:math:`W^\top \dot\delta` one call with the ``k`` tangents stacked along the batch,
+:math:`V^\top \delta` one call with the ``k`` weights side by side along the input channels,
+:math:`\dot\delta \otimes a` and :math:`\delta \otimes \dot a` one weight gradient each with
+the ``k`` adjoints (tangents) stacked along the channels. The gates, the pooling choices and the
+kept examples are those of the single product, so ``matmat`` equals the columns' products to
+round-off. The arithmetic is that of ``k`` products — every term is linear in :math:`v` — so a
+block is faster only where the library's kernels run faster on the wider calls. On a CPU in
+float64 (what ``umwelt hessian`` takes up to 10⁶ parameters) torch's convolutions loop over the
+examples with one small GEMM each, and :class:`_SlowConvMaps` reshapes each map into fewer,
+larger GEMMs; measured on ``vgg12`` (512 CIFAR-10 images, one thread, CPU time;
+``umwelt bench hessian``), ``matmat(8)`` costs 1/1.9 of 8 products at width 1/8 (1/2.9 of 8
+products before blocks) and 1/1.4 at width 1/4. In float32 (oneDNN) it costs about as much as
+8 products: oneDNN's convolutions are no faster per operation on stacked inputs.
+
+**Memory of a block.** Beyond the kept primal passes a block of ``k`` vectors on a chunk of
+``m`` examples holds ``k·(m·t + u)`` bytes (:meth:`GatedProducts.block_memory`): ``t``
+(:attr:`_Primal.tangent_bytes`) the tangents of one example — its layer inputs and
+:data:`_TRANSIENT` times its widest layer (the unfolded inputs and outputs of a map) — and
+``u`` (:attr:`GatedProducts.vector_bytes`) :data:`_WEIGHT_COPIES` parameter-sized tensors,
+constants measured as peak resident memory (the measured peaks are 0.4–1.0 of the bound). The
+columns of a block (:meth:`GatedProducts.columns`, at most :data:`MAX_BLOCK`) and the examples
+of a chunk (:meth:`GatedProducts.chunk_examples`, at most :data:`BLOCK_ROWS` ``// k``) keep it
+within the cache setting (:attr:`GatedProducts.block_bytes`: ``cache_bytes``, at least
+:data:`MIN_BLOCK_BYTES`); e.g. 315 MB for ``k = 16`` at width 1/8 in float64, against 1 GiB by
+default.
+
 The product is the same Hessian as :class:`~umwelt.nn.hessian.ModelHessian`'s other modes (to
 round-off): the ReLU's second derivative and the hinge's vanish almost everywhere, the
 quadratic hinge's is the step :math:`1[u_i > 0]` as autograd takes it, and the pooling and the
@@ -80,9 +110,16 @@ from umwelt.nn.vgg import GatedVGG
 __all__ = ["DEFAULT_CACHE_BYTES", "GatedLayer", "GatedProducts", "gated_layers"]
 
 DEFAULT_CACHE_BYTES = 2**30  # primal passes kept per operator (1 GiB), batch by batch
+MIN_BLOCK_BYTES = 64 * 2**20  # a block product's tangents may always take this much (64 MiB)
+MAX_BLOCK = 16  # vectors in one block pass, at most
+BLOCK_ROWS = 256  # examples × vectors per chunk of a block pass, at most (cache-sized calls)
+# a block's memory, measured (GatedProducts.block_memory): per example and vector, the tangents
+# kept and about this many times the widest layer (the unfolded input of a convolution, its
+# output, the adjoints); per vector, about this many parameter-sized tensors
+_TRANSIENT = 14
+_WEIGHT_COPIES = 6
 
 _aten = torch.ops.aten
-_POOL = ([2, 2], [2, 2], [0, 0], [1, 1], False)  # F.max_pool2d(a, 2): kernel, stride, pad, dil
 
 
 @dataclass(frozen=True)
@@ -183,25 +220,184 @@ def gated_layers(
 
 
 # -- the layer maps ---------------------------------------------------------------------------
+#
+# A block product takes k vectors at once: tangents and their adjoints are (B, k, ...) tensors,
+# contiguous, so that (B·k, c, h, w) — the k tangents stacked along the batch — and
+# (B, k·c, h, w) — stacked along the channels — are views of the same memory; the weights of the
+# k directions are (k, *W.shape).
 
 
-def _forward(layer: GatedLayer, a: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
-    if layer.conv is None:
-        return F.linear(a, W)  # (B, n_out)
-    return F.conv2d(a, W, None, *layer.conv)  # (B, c_out, h, w)
+class _Maps:
+    r"""The three maps of a weight layer :math:`z = W * a`, each one library call: ``forward``
+    :math:`W * a`, ``input_grad`` :math:`W^\top g`, ``weight_grad`` :math:`g \otimes a` (the
+    gradient in :math:`W`). Subclasses choose other calls for the same maps where they are
+    faster (:func:`_maps_for`); ``memo`` holds the flipped kernels of one product."""
+
+    def __init__(self) -> None:
+        self.memo: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def forward(self, layer: GatedLayer, a: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+        if layer.conv is None:
+            return F.linear(a, W)  # (B, n_out)
+        return F.conv2d(a, W, None, *layer.conv)  # (B, c_out, h, w)
+
+    def input_grad(
+        self, layer: GatedLayer, g: torch.Tensor, W: torch.Tensor, shape: Sequence[int]
+    ) -> torch.Tensor:
+        """``Wᵀ g`` of ``z = W * a`` (``shape``: ``a``'s)."""
+        if layer.conv is None:
+            return g @ W  # (B, n_in)
+        return _conv_backward(layer, g, g.new_empty(shape), W, True)
+
+    def weight_grad(
+        self, layer: GatedLayer, g: torch.Tensor, a: torch.Tensor, shape: Sequence[int]
+    ) -> torch.Tensor:
+        """``g ⊗ a`` (``shape``: ``W``'s)."""
+        if layer.conv is None:
+            return g.T @ a  # (n_out, n_in)
+        return _conv_backward(layer, g, a, g.new_empty(shape), False)
+
+    def flipped(self, W: torch.Tensor) -> torch.Tensor:
+        """The kernel of the transposed convolution, ``(c_in, c_out, kh, kw)``."""
+        return self._kept(W, "flipped", lambda: W.flip(-2, -1).transpose(0, 1).contiguous())
+
+    def _kept(self, W: torch.Tensor, kind: str, make: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """``make()``, a function of the kernel ``W``, kept in :attr:`memo` for the product's
+        duration."""
+        hit = self.memo.get((id(W), kind))
+        if hit is None or hit[0] is not W:
+            hit = (W, make())
+            self.memo[(id(W), kind)] = hit
+        return hit[1]
 
 
-def _backward(
-    layer: GatedLayer, g: torch.Tensor, a: torch.Tensor, W: torch.Tensor, mask: list[bool]
-) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """``(Wᵀ g, g ⊗ a)`` of ``z = W * a``, each only where ``mask`` asks for it."""
-    if layer.conv is None:
-        return (g @ W if mask[0] else None), (g.T @ a if mask[1] else None)
+def _conv_backward(
+    layer: GatedLayer, g: torch.Tensor, a: torch.Tensor, W: torch.Tensor, to_input: bool
+) -> torch.Tensor:
     stride, padding, dilation, groups = layer.conv
+    mask = [to_input, not to_input, False]
     out = _aten.convolution_backward(
-        g, a, W, None, stride, padding, dilation, False, [0, 0], groups, [*mask, False]
+        g, a, W, None, stride, padding, dilation, False, [0, 0], groups, mask
     )
-    return out[0], out[1]
+    return out[0] if to_input else out[1]
+
+
+class _SlowConvMaps(_Maps):
+    r"""Float64 on a CPU, where torch has no oneDNN kernels and a convolution loops over the
+    examples, each one GEMM (``_slow_conv2d``): the GEMM's rows are the output channels of a
+    forward convolution and of a weight gradient's ``g``, and few rows run slowly. For a
+    "same" convolution (stride 1, no dilation or groups, padding ``(k - 1)/2``), measured on
+    ``vgg12``:
+
+    * ``forward`` with fewer than :data:`_WIDE` output channels is the transposed convolution
+      of the flipped kernel (``9 c_out`` rows); ``input_grad`` is the forward convolution of
+      the flipped kernel (so the same rule applies to it);
+    * ``weight_grad`` with fewer channels in ``g`` than in ``a`` is taken with their roles
+      exchanged (the gradient of the transposed convolution, flipped);
+    * where the result has at least :data:`_UNFOLD` × its positions per channel channels
+      (the last layers, and the ``k`` stacked vectors), a map is one GEMM over the whole batch
+      on the unfolded input (``im2col``), not one per example.
+    """
+
+    def forward(self, layer: GatedLayer, a: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+        if not _same(layer, W.shape[2:]):
+            return super().forward(layer, a, W)
+        B, _, h, w = a.shape
+        if _unfolded(h * w, W.shape[0]):
+            rows = self._kept(W, "rows", lambda: W.permute(0, 2, 3, 1).reshape(W.shape[0], -1))
+            z = _unfold(a, W.shape[2:]) @ rows.T  # (B·h·w, kh·kw·c_in) @ (., c_out)
+            return z.view(B, h, w, -1).permute(0, 3, 1, 2).contiguous()
+        if W.shape[0] >= _WIDE:
+            return super().forward(layer, a, W)
+        like = a.new_empty(B, W.shape[0], h, w)
+        return _conv_backward(layer, a, like, self.flipped(W), True)
+
+    def input_grad(
+        self, layer: GatedLayer, g: torch.Tensor, W: torch.Tensor, shape: Sequence[int]
+    ) -> torch.Tensor:
+        if not _same(layer, W.shape[2:]):
+            return super().input_grad(layer, g, W, shape)
+        if W.shape[1] < _WIDE and not _unfolded(g.shape[2] * g.shape[3], W.shape[1]):
+            return super().input_grad(layer, g, W, shape)  # (the transposed path of forward)
+        return self.forward(layer, g, self.flipped(W))
+
+    def weight_grad(
+        self, layer: GatedLayer, g: torch.Tensor, a: torch.Tensor, shape: Sequence[int]
+    ) -> torch.Tensor:
+        if not _same(layer, shape[2:]):
+            return super().weight_grad(layer, g, a, shape)
+        c_out, h, w = g.shape[1:]
+        if c_out < a.shape[1]:  # the roles exchanged: the gradient of the transposed map
+            swapped = (shape[1], shape[0], *shape[2:])
+            return self.weight_grad(layer, a, g, swapped).flip(-2, -1).transpose(0, 1)
+        if not _unfolded(h * w, c_out):
+            return super().weight_grad(layer, g, a, shape)
+        cols = _unfold(a, shape[2:])  # (B·h·w, kh·kw·c_in)
+        gw = g.transpose(0, 1).reshape(c_out, -1) @ cols  # (c_out, kh·kw·c_in)
+        return gw.view(c_out, *shape[2:], shape[1]).permute(0, 3, 1, 2)
+
+
+_WIDE = 64  # output channels from which _slow_conv2d's forward is as fast as the transposed path
+_UNFOLD = 16  # channels per position from which one GEMM on the unfolded batch is faster
+
+
+def _unfolded(positions: int, channels: int) -> bool:
+    """Whether a map to ``channels`` channels of ``positions`` positions is one GEMM on the
+    unfolded input (the unfolding costs a copy of the input ``kh·kw`` times, the GEMM ``channels``
+    times as much)."""
+    return channels >= _UNFOLD * positions
+
+
+def _same(layer: GatedLayer, kernel: Sequence[int]) -> bool:
+    """A "same" convolution with ``kernel``: stride 1, no dilation, one group, padding
+    ``(k - 1)/2``."""
+    if layer.conv is None:
+        return False
+    stride, padding, dilation, groups = layer.conv
+    return (
+        groups == 1
+        and all(s == 1 for s in stride)
+        and all(d == 1 for d in dilation)
+        and all(2 * p == k - 1 for p, k in zip(padding, kernel, strict=True))
+    )
+
+
+def _unfold(a: torch.Tensor, kernel: Sequence[int]) -> torch.Tensor:
+    """``a`` ``(B, c, h, w)`` unfolded for a same convolution with ``kernel`` ``(kh, kw)``:
+    ``(B·h·w, kh·kw·c)``, row ``(b, y, x)`` the patch at ``(y, x)`` (channels innermost)."""
+    B, c, h, w = a.shape
+    kh, kw = kernel
+    ph, pw = (kh - 1) // 2, (kw - 1) // 2
+    ap = F.pad(a.permute(0, 2, 3, 1), (0, 0, pw, pw, ph, ph))  # (B, h + 2ph, w + 2pw, c)
+    s = ap.stride()
+    patches = ap.as_strided((B, h, w, kh, kw, c), (s[0], s[1], s[2], s[1], s[2], s[3]))
+    return patches.reshape(B * h * w, kh * kw * c)
+
+
+def _maps_for(dtype: torch.dtype, device: torch.device) -> _Maps:
+    """The maps of a product of ``dtype`` on ``device``: :class:`_SlowConvMaps` for float64 on
+    a CPU, else the library's own calls."""
+    if dtype == torch.float64 and device.type == "cpu":
+        return _SlowConvMaps()
+    return _Maps()
+
+
+def _by_channels(t: torch.Tensor) -> torch.Tensor:
+    """``(B, k, c, ...)`` as ``(B, k·c, ...)`` (a view)."""
+    return t.view(t.shape[0], t.shape[1] * t.shape[2], *t.shape[3:])
+
+
+def _by_batch(t: torch.Tensor) -> torch.Tensor:
+    """``(B, k, c, ...)`` as ``(B·k, c, ...)`` (a view)."""
+    return t.view(t.shape[0] * t.shape[1], *t.shape[2:])
+
+
+def _side_by_side(Vl: torch.Tensor) -> torch.Tensor:
+    """The ``k`` weights ``(k, c_out, c_in, ...)`` side by side along the input channels:
+    ``(c_out, k·c_in, ...)``, so that one product with them maps ``(B, k·c_in, ...)`` to
+    ``(B, c_out, ...)`` and its transpose ``δ`` to all ``V_jᵀ δ`` at once."""
+    k, c_out, c_in = Vl.shape[:3]
+    return Vl.transpose(0, 1).reshape(c_out, k * c_in, *Vl.shape[3:])
 
 
 @dataclass
@@ -216,10 +412,39 @@ class _Primal:
     adjoints: list[torch.Tensor | None]  # δ_l = ∂(c·f)/∂z_l, l ≥ 1
     curvature: torch.Tensor | None  # d = w ℓ''(f), (B,); None when it is 0
     nbytes: int
+    tangent_bytes: int  # a block's memory per example and vector (GatedProducts.block_memory)
+
+    @property
+    def n(self) -> int:
+        """Examples kept (those with a share in :math:`H`)."""
+        return self.inputs[0].shape[0]
+
+    def rows(self, start: int, stop: int) -> _Primal:
+        """The kept pass of examples ``start:stop`` (views, no copy)."""
+        sl = slice(start, stop)
+        n = len(range(*sl.indices(self.n)))
+
+        def cut(t):
+            return t[sl] if isinstance(t, torch.Tensor) else t
+
+        def resized(shape):
+            return None if shape is None else (n, *shape[1:])
+
+        return _Primal(
+            inputs=[cut(t) for t in self.inputs],
+            gates=[cut(h) for h in self.gates],
+            argmax=[cut(i) for i in self.argmax],
+            shapes=[resized(t) for t in self.shapes],
+            flat_from=[resized(t) for t in self.flat_from],
+            adjoints=[cut(t) for t in self.adjoints],
+            curvature=cut(self.curvature),
+            nbytes=0,
+            tangent_bytes=self.tangent_bytes,
+        )
 
 
 class GatedProducts:
-    r"""Fixed-gate products :math:`Hv` of one model's risk, batch by batch, with a cache.
+    r"""Fixed-gate products :math:`HV` of one model's risk, batch by batch, with a cache.
 
     Args:
         model: the model (:func:`gated_layers` must accept it).
@@ -227,7 +452,9 @@ class GatedProducts:
         loss: per-example losses ``(f, y) -> (B,)``; each :math:`\ell_i` must depend on
             :math:`f_i` only (:math:`c` and :math:`d` are taken elementwise).
         cache_bytes: the most memory the kept primal passes may take, in bytes; batches are kept
-            in the order they are first met while they fit (0: keep none).
+            in the order they are first met while they fit (0: keep none). A block product's
+            tangents take at most as much again (:meth:`columns`, :meth:`chunk_examples`),
+            at least those of one vector on one example.
     """
 
     def __init__(
@@ -246,6 +473,10 @@ class GatedProducts:
         else:
             self._prepare = _identity
         self._loss = loss
+        p = next(model.parameters())
+        self._maps = _maps_for(p.dtype, p.device)
+        params = dict(model.named_parameters())
+        self._weight_bytes = sum(params[lay.name].numel() for lay in layers) * p.element_size()
         self._cache: dict[tuple[int, int], _Primal] = {}
         self._stamp: tuple[int, ...] | None = None
 
@@ -253,6 +484,19 @@ class GatedProducts:
     def cached_bytes(self) -> int:
         """Memory held by the kept primal passes, in bytes."""
         return sum(p.nbytes for p in self._cache.values())
+
+    @property
+    def vector_bytes(self) -> int:
+        """A block's memory per vector that does not grow with the examples: about
+        :data:`_WEIGHT_COPIES` parameter-sized tensors (the vector, its weights stacked and
+        flipped, the result and its terms)."""
+        return _WEIGHT_COPIES * self._weight_bytes
+
+    @property
+    def block_bytes(self) -> int:
+        """The most memory a block product's tangents may take: :attr:`cache_bytes`, at least
+        :data:`MIN_BLOCK_BYTES`."""
+        return max(self.cache_bytes, MIN_BLOCK_BYTES)
 
     def primal(self, params: dict[str, torch.Tensor], batch: Batch) -> _Primal:
         """The batch's primal pass: kept, or computed (and kept if it fits the budget).
@@ -276,13 +520,17 @@ class GatedProducts:
         L = len(self.layers)
         inputs, gates, argmax, shapes, flat_from = [], [], [], [], []
         a = self._prepare(batch.x)
+        B = max(a.shape[0], 1)
+        kept, widest = 0, 0  # per example: the tangents kept, the widest layer
         for layer in self.layers:
             W = params[layer.name]
             flat_from.append(a.shape if layer.flatten else None)
             if layer.flatten:
                 a = a.flatten(1)  # (B, c·h·w)
             inputs.append(a)
-            z = _forward(layer, a, W)
+            kept += a.numel() // B
+            z = self._maps.forward(layer, a, W)
+            widest = max(widest, a.numel() // B, z.numel() // B)
             h: torch.Tensor | float | None = None
             if layer.gate == "relu":
                 h = (z > 0).to(z.dtype)
@@ -320,11 +568,12 @@ class GatedProducts:
             adjoints[l] = dz
             if l > 1:
                 layer = self.layers[l]
-                g, _ = _backward(layer, dz, inputs[l], params[layer.name], [True, False])
-                dz = _through_gate(l - 1, g, gates, argmax, shapes, flat_from)
+                g = self._maps.input_grad(layer, dz, params[layer.name], inputs[l].shape)
+                dz = _through_gate(l - 1, g[:, None], gates, argmax, shapes, flat_from)[:, 0]
         held = [*inputs, *adjoints, *gates, *argmax, d]
         nbytes = sum(t.numel() * t.element_size() for t in held if isinstance(t, torch.Tensor))
-        return _Primal(inputs, gates, argmax, shapes, flat_from, adjoints, d, nbytes)
+        tangent = (kept + _TRANSIENT * widest) * inputs[0].element_size()
+        return _Primal(inputs, gates, argmax, shapes, flat_from, adjoints, d, nbytes, tangent)
 
     def _loss_derivatives(
         self, f: torch.Tensor, batch: Batch
@@ -343,42 +592,122 @@ class GatedProducts:
             d = None
         return c.detach(), d
 
+    def columns(self, primal: _Primal) -> int:
+        """How many vectors one block pass on ``primal`` takes: as many as fit
+        :attr:`block_bytes` on one example (:meth:`block_memory`), at least 1 and at most
+        :data:`MAX_BLOCK`; 1 when a convolution is grouped (its output channels cannot be
+        stacked)."""
+        if any(layer.conv is not None and layer.conv[3] != 1 for layer in self.layers):
+            return 1
+        per = primal.tangent_bytes + self.vector_bytes
+        return int(max(1, min(MAX_BLOCK, self.block_bytes // per)))
+
+    def chunk_examples(self, primal: _Primal, k: int) -> int:
+        """Examples per chunk of a block pass of ``k`` vectors: as many as fit
+        :attr:`block_bytes` (:meth:`block_memory`), at most :data:`BLOCK_ROWS` ``// k``
+        (cache-sized calls run faster on a CPU), at least 1."""
+        fit = (self.block_bytes // k - self.vector_bytes) // max(primal.tangent_bytes, 1)
+        return int(max(1, min(BLOCK_ROWS // k, fit)))
+
+    def block_memory(self, primal: _Primal, k: int) -> int:
+        """The memory (bytes) a product of ``k`` vectors on ``primal`` holds beyond the kept
+        pass, at most: ``k'`` × (``chunk`` × :attr:`_Primal.tangent_bytes` +
+        :attr:`vector_bytes`) for a block of ``k' = min(k,`` :meth:`columns` ``)`` vectors on
+        a chunk of :meth:`chunk_examples` examples. The constants are measured (peak resident
+        memory on ``vgg12``, float32 and float64, one thread)."""
+        k = min(k, self.columns(primal))
+        chunk = min(self.chunk_examples(primal, k), max(primal.n, 1))
+        return k * (chunk * primal.tangent_bytes + self.vector_bytes)
+
     @torch.no_grad()
     def product(
         self, primal: _Primal, params: dict[str, torch.Tensor], V: dict[str, torch.Tensor]
     ) -> dict[str, torch.Tensor]:
-        r"""This batch's share of :math:`Hv`, per parameter, for ``V`` (``v`` by name)."""
-        P, layers = primal, self.layers
-        if P.inputs[0].shape[0] == 0:  # no example with a share in H
-            return {layer.name: torch.zeros_like(params[layer.name]) for layer in layers}
-        tangents: list[torch.Tensor | None] = []
-        ad: torch.Tensor | None = None  # ȧ_{l-1}
-        for l, layer in enumerate(layers):
-            W, Vl = params[layer.name], V[layer.name]
-            if layer.flatten and ad is not None:
-                ad = ad.flatten(1)
-            tangents.append(ad)
-            zd = _forward(layer, P.inputs[l], Vl)  # V a
-            if ad is not None:
-                zd = zd + _forward(layer, ad, W)  # + W ȧ
-            idx, h = P.argmax[l], P.gates[l]
-            if idx is not None:
-                zd = _at(zd, idx)
-            ad = zd if h is None else zd * h
-        fd = ad[:, 0]  # (B,) J v
-        dzd = (fd * P.curvature if P.curvature is not None else torch.zeros_like(fd))[:, None]
-        out: dict[str, torch.Tensor] = {}
-        for l in range(len(layers) - 1, -1, -1):
-            layer = layers[l]
-            W, Vl, a, ad = params[layer.name], V[layer.name], P.inputs[l], tangents[l]
-            g, gw = _backward(layer, dzd, a, W, [l > 0, True])  # Wᵀ δ̇, δ̇ ⊗ a
-            if ad is not None:
-                gw = gw + _backward(layer, P.adjoints[l], ad, W, [False, True])[1]  # δ ⊗ ȧ
-            out[layer.name] = gw
-            if l > 0:
-                g = g + _backward(layer, P.adjoints[l], a, Vl, [True, False])[0]  # Vᵀ δ
-                dzd = _through_gate(l - 1, g, P.gates, P.argmax, P.shapes, P.flat_from)
+        r"""This batch's share of :math:`HV` for ``k`` vectors at once, per parameter.
+
+        Args:
+            primal: the batch's :meth:`primal` pass.
+            params: the weights by name.
+            V: each weight's part of the ``k`` vectors, ``(k, *shape)`` by name (``k`` at
+                most :meth:`columns`).
+
+        Returns:
+            The batch's share of :math:`HV`, ``(k, *shape)`` by name; the examples taken in
+            chunks of :meth:`chunk_examples`.
+        """
+        V = {name: v.contiguous() for name, v in V.items()}
+        k = next(iter(V.values())).shape[0]
+        out = {name: torch.zeros_like(v) for name, v in V.items()}
+        stacked = {name: v.view(-1, *v.shape[2:]) for name, v in V.items()}  # (k·c_out, ...)
+        side = {name: _side_by_side(v) for name, v in V.items()}  # (c_out, k·c_in, ...)
+        step = self.chunk_examples(primal, k)
+        try:
+            for s in range(0, primal.n, step):
+                part = primal if step >= primal.n else primal.rows(s, s + step)
+                _block(self.layers, self._maps, part, params, (stacked, side), out)
+        finally:
+            self._maps.memo.clear()
         return out
+
+
+def _block(
+    layers: Sequence[GatedLayer],
+    maps: _Maps,
+    P: _Primal,
+    params: dict[str, torch.Tensor],
+    V: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]],
+    out: dict[str, torch.Tensor],
+) -> None:
+    r"""The tangent and adjoint passes of ``k`` vectors together, on the examples of ``P``;
+    adds their share of :math:`HV` to ``out`` (``(k, *W.shape)`` by name).
+
+    Every term of a layer is one call for all ``k`` vectors (module docstring, *Block
+    products*); the tangents :math:`\dot a` are ``(B, k, ...)``. ``V``: the ``k`` weights of
+    each layer stacked along the output channels, ``(k·c_out, c_in, ...)``, and side by side
+    along the input channels, ``(c_out, k·c_in, ...)`` (:func:`_side_by_side`).
+    """
+    L = len(layers)
+    stacked, side = V
+    k = next(iter(out.values())).shape[0]
+    tangents: list[torch.Tensor | None] = []
+    ad: torch.Tensor | None = None  # ȧ_{l-1}, (B, k, ...)
+    for l, layer in enumerate(layers):
+        if layer.flatten and ad is not None:
+            ad = ad.flatten(2)  # (B, k, c·h·w)
+        tangents.append(ad)
+        W, a = params[layer.name], P.inputs[l]
+        zd = maps.forward(layer, a, stacked[layer.name])  # V a: (B, k·c_out, ...)
+        zd = zd.view(a.shape[0], k, W.shape[0], *zd.shape[2:])  # (B, k, c_out, ...)
+        if ad is not None:
+            zd += maps.forward(layer, _by_batch(ad), W).view(zd.shape)  # + W ȧ
+        idx, h = P.argmax[l], P.gates[l]
+        if idx is not None:
+            zd = _at(zd, idx)  # (B, k, c, h/2, w/2)
+        if isinstance(h, torch.Tensor):
+            zd *= h[:, None]
+        elif h is not None:
+            zd *= h
+        ad = zd
+    fd = ad[:, :, 0]  # (B, k): J v
+    # δ̇_L = d · J v; a zero δ̇_L still meets W_L, so that a NaN there reaches the product
+    dzd = fd * P.curvature[:, None] if P.curvature is not None else torch.zeros_like(fd)
+    dzd = dzd[:, :, None]  # (B, k, 1), then δ̇_l (B, k, ...)
+    for l in range(L - 1, -1, -1):
+        layer = layers[l]
+        W, a, ad, acc = params[layer.name], P.inputs[l], tangents[l], out[layer.name]
+        Vs, Vt = stacked[layer.name], side[layer.name]
+        # δ̇ ⊗ a: the k adjoints stacked along the output channels
+        acc += maps.weight_grad(layer, _by_channels(dzd), a, Vs.shape).view(acc.shape)
+        if ad is None:
+            continue
+        # δ ⊗ ȧ: the k tangents stacked along the input channels, (c_out, k·c_in, ...)
+        gw = maps.weight_grad(layer, P.adjoints[l], _by_channels(ad), Vt.shape)
+        acc += gw.reshape(W.shape[0], k, *W.shape[1:]).transpose(0, 1)
+        if l > 0:
+            g = maps.input_grad(layer, P.adjoints[l], Vt, _by_channels(ad).shape)  # Vᵀ δ
+            g = g.view(ad.shape)
+            g += maps.input_grad(layer, _by_batch(dzd), W, _by_batch(ad).shape).view(g.shape)
+            dzd = _through_gate(l - 1, g, P.gates, P.argmax, P.shapes, P.flat_from)
 
 
 def _through_gate(
@@ -389,20 +718,30 @@ def _through_gate(
     shapes: Sequence[tuple[int, ...] | None],
     flat_from: Sequence[tuple[int, ...] | None],
 ) -> torch.Tensor:
-    """The adjoint of :math:`z_l` from that of layer ``l + 1``'s input ``g``."""
+    """The adjoints ``(B, k, ...)`` of :math:`z_l` from those of layer ``l + 1``'s input
+    ``g``."""
+    B, k = g.shape[:2]
     if flat_from[l + 1] is not None:
-        g = g.reshape(flat_from[l + 1])  # (B, c, h, w)
+        g = g.reshape(B, k, *flat_from[l + 1][1:])  # (B, k, c, h, w)
     idx, h = argmax[l], gates[l]
-    if h is not None:
-        g = g * h  # after a pooling: the gates at the maxima
+    if isinstance(h, torch.Tensor):
+        g = g * h[:, None]  # after a pooling: the gates at the maxima
+    elif h is not None:
+        g = g * h
     if idx is None:
         return g
-    return _aten.max_pool2d_with_indices_backward(g, g.new_empty(shapes[l]), *_POOL, idx)
+    _, c, H, W = shapes[l]
+    out = g.new_zeros(B, k, c, H * W)
+    out.scatter_(3, idx.flatten(2)[:, None].expand(B, k, c, -1), g.flatten(3))  # poolᵀ
+    return out.view(B, k, c, H, W)
 
 
 def _at(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """``t`` (B, c, h, w) at the pooling's choices ``idx`` (B, c, h/2, w/2)."""
-    return t.flatten(2).gather(2, idx.flatten(2)).view(idx.shape)
+    """``t`` ``(B, [k,] c, H, W)`` at the pooling's choices ``idx`` ``(B, c, H/2, W/2)``."""
+    i = idx.flatten(2)  # (B, c, H·W/4)
+    if t.ndim == 5:
+        i = i[:, None].expand(t.shape[0], t.shape[1], *i.shape[1:])
+    return t.flatten(-2).gather(-1, i).view(*t.shape[:-2], *idx.shape[2:])
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,8 @@ are weighted exactly (:math:`R = \sum_b (n_b/n) R_b` with the default weights). 
 (forward-over-reverse, as curvlinops does; any model) or, for the gated nets of this package,
 the same forward-over-reverse product written out by hand with the :math:`v`-independent primal
 pass kept between products (:mod:`~umwelt.nn.hessian.gated`: 0.5–0.65 of the ``torch.func``
-cost on ``vgg12``, less with inactive hinges); ``ad="auto"`` (the default) takes the second
+cost on ``vgg12``, less with inactive hinges; ``matmat`` of ``k`` vectors in one tangent and
+one adjoint pass for up to 16 of them); ``ad="auto"`` (the default) takes the second
 wherever it applies, for every named loss (hinge, quadratic hinge, logistic: the hand-written
 product takes :math:`\ell'` and :math:`\ell''` per example from the loss).
 
@@ -123,8 +124,9 @@ class _RevOverFwd(_FwdOverRev):
 
 class _Gated(_FwdOverRev):
     """``ad="gated"``: the fixed-gate products by hand (:mod:`~umwelt.nn.hessian.gated`, the
-    operator's ``_gated``): each batch's primal pass once, then every column. Per-example
-    products, which need ``torch.func``, stay forward-over-reverse."""
+    operator's ``_gated``): each batch's primal pass once, then the columns in blocks of
+    :meth:`~umwelt.nn.hessian.gated.GatedProducts.columns`, each block one tangent and one
+    adjoint pass. Per-example products, which need ``torch.func``, stay forward-over-reverse."""
 
     def matvec(self, op: ModelHessian, v: torch.Tensor) -> torch.Tensor:
         return self.matmat(op, v[:, None])[:, 0]
@@ -133,9 +135,11 @@ class _Gated(_FwdOverRev):
         out = torch.zeros_like(V)  # (N, k)
         for b in op.batches():
             primal = op._gated.primal(op._params, b)
-            for j in range(V.shape[1]):
-                hv = op._gated.product(primal, op._params, op.unflatten(V[:, j]))
-                out[:, j] += op.flatten(hv)
+            block = op._gated.columns(primal)
+            for s in range(0, V.shape[1], block):
+                cols = V[:, s : s + block].T  # (c, N), a view: unflatten copies each part
+                hv = op._gated.product(primal, op._params, op.unflatten(cols))
+                out[:, s : s + cols.shape[0]] += op.flatten(hv).T
         return out
 
 
@@ -188,7 +192,9 @@ class ModelHessian(HessianOperator):
             batch by batch while they fit (default 1 GiB; 0 keeps none): at float32 on 32×32
             images about 0.55 MB per example for ``vgg12`` at width 1/4 and 2.2 MB at full
             width (examples with an inactive hinge take none); :attr:`cached_bytes` says what
-            is held.
+            is held. A :meth:`matmat` of several vectors takes them in blocks, each one pass
+            (:mod:`~umwelt.nn.hessian.gated`, *Block products*), whose tangents take at most as
+            much again (at least 64 MiB): :meth:`block_memory` says how much.
         context: label named in error messages, e.g. ``"epoch 12"``.
 
     Raises:
@@ -436,6 +442,20 @@ class ModelHessian(HessianOperator):
     def cached_bytes(self) -> int:
         """Memory held by the kept primal passes (``ad="gated"``; else 0), in bytes."""
         return 0 if self._gated is None else self._gated.cached_bytes
+
+    def block_memory(self, k: int) -> int | None:
+        """The memory (bytes) a :meth:`matmat` of ``k`` vectors holds beyond the kept primal
+        passes, at most (``ad="gated"``; else ``None``): the largest
+        :meth:`~umwelt.nn.hessian.gated.GatedProducts.block_memory` over the batches, within
+        the cache setting (:attr:`~umwelt.nn.hessian.gated.GatedProducts.block_bytes`). Runs
+        the primal passes not yet kept."""
+        if self._gated is None:
+            return None
+        most = 0
+        for b in self.batches():
+            primal = self._gated.primal(self._params, b)
+            most = max(most, self._gated.block_memory(primal, k))
+        return most
 
     @property
     def gate_masks(self) -> tuple[torch.Tensor, ...]:
