@@ -62,22 +62,24 @@ round-off. The arithmetic is that of ``k`` products — every term is linear in 
 block is faster only where the library's kernels run faster on the wider calls. On a CPU in
 float64 (what ``umwelt hessian`` takes up to 10⁶ parameters) torch's convolutions loop over the
 examples with one small GEMM each, and :class:`_SlowConvMaps` reshapes each map into fewer,
-larger GEMMs; measured on ``vgg12`` (512 CIFAR-10 images, one thread, CPU time;
-``umwelt bench hessian``), ``matmat(8)`` costs 1/1.9 of 8 products at width 1/8 (1/2.9 of 8
-products before blocks) and 1/1.4 at width 1/4. In float32 (oneDNN) it costs about as much as
-8 products: oneDNN's convolutions are no faster per operation on stacked inputs.
+larger GEMMs. Measured on ``vgg12`` (512 CIFAR-10 images, one thread, CPU time;
+``umwelt bench hessian``): ``matmat(8)`` is 2.1× faster than 8 products at width 1/8 (2.9×
+faster than the 8 products before blocks, which took the library's calls) and 1.3–1.7× at width
+1/4 (2.2×). In float32 (oneDNN) it costs about as much as 8 products (1.0–1.1×): oneDNN's
+convolutions run no faster per operation on the stacked inputs.
 
 **Memory of a block.** Beyond the kept primal passes a block of ``k`` vectors on a chunk of
 ``m`` examples holds ``k·(m·t + u)`` bytes (:meth:`GatedProducts.block_memory`): ``t``
 (:attr:`_Primal.tangent_bytes`) the tangents of one example — its layer inputs and
 :data:`_TRANSIENT` times its widest layer (the unfolded inputs and outputs of a map) — and
 ``u`` (:attr:`GatedProducts.vector_bytes`) :data:`_WEIGHT_COPIES` parameter-sized tensors,
-constants measured as peak resident memory (the measured peaks are 0.4–1.0 of the bound). The
+constants measured as peak resident memory in fresh processes (the peaks came to 0.4–1.0 of
+the bound; less after a warm-up, the allocator reusing what it freed). The
 columns of a block (:meth:`GatedProducts.columns`, at most :data:`MAX_BLOCK`) and the examples
 of a chunk (:meth:`GatedProducts.chunk_examples`, at most :data:`BLOCK_ROWS` ``// k``) keep it
 within the cache setting (:attr:`GatedProducts.block_bytes`: ``cache_bytes``, at least
-:data:`MIN_BLOCK_BYTES`); e.g. 315 MB for ``k = 16`` at width 1/8 in float64, against 1 GiB by
-default.
+:data:`MIN_BLOCK_BYTES`); e.g. 379 MB for ``k = 16`` at width 1/8 in float64, against 1 GiB by
+default (measured peak: 122 MB).
 
 The product is the same Hessian as :class:`~umwelt.nn.hessian.ModelHessian`'s other modes (to
 round-off): the ReLU's second derivative and the hinge's vanish almost everywhere, the
@@ -287,7 +289,8 @@ class _SlowConvMaps(_Maps):
     examples, each one GEMM (``_slow_conv2d``): the GEMM's rows are the output channels of a
     forward convolution and of a weight gradient's ``g``, and few rows run slowly. For a
     "same" convolution (stride 1, no dilation or groups, padding ``(k - 1)/2``), measured on
-    ``vgg12``:
+    ``vgg12`` (at width 1/8 one product then costs 0.65 of the library's calls, one vector of a
+    block of 8 0.35):
 
     * ``forward`` with fewer than :data:`_WIDE` output channels is the transposed convolution
       of the flipped kernel (``9 c_out`` rows); ``input_grad`` is the forward convolution of
