@@ -52,7 +52,7 @@ from sim.runs import TrainConfig
 from sim.runs.hessian import HessianSettings, parse_settings
 from umwelt.errors import ConfigError, UmweltError
 
-__all__ = ["Point", "SweepSpec", "parse_spec", "point_id", "read_spec"]
+__all__ = ["Point", "SweepSpec", "label", "parse_spec", "point_id", "read_spec"]
 
 TABLES = ("train", "grid", "zip")
 #: train options a sweep sets itself, per point
@@ -76,7 +76,7 @@ class Point:
 
     def label(self) -> str:
         """``model=mlp:4 seed=0``: the axis values, for messages."""
-        return " ".join(f"{k}={v}" for k, v in self.values.items())
+        return label(self.values)
 
 
 @dataclass(frozen=True)
@@ -181,16 +181,17 @@ def parse_spec(text: str, *, where: str = "sweep file") -> SweepSpec:
         pid = point_id(cfg)
         if pid in seen:
             raise ConfigError(
-                f"{where}: points {seen[pid]} and {_label(values)} are the same run (id {pid})"
+                f"{where}: points {seen[pid]} and {label(values)} are the same run (id {pid})"
             )
-        seen[pid] = _label(values)
+        seen[pid] = label(values)
         points.append(Point(pid, values, cfg))
     return SweepSpec(
         shared, grid, zipped, tuple(points), hessian_last=hessian_last, hessian=settings, text=text
     )
 
 
-def _label(values: dict[str, Any]) -> str:
+def label(values: dict[str, Any]) -> str:
+    """A point's axis values as ``model=mlp:4 seed=0``, for messages and logs."""
     return " ".join(f"{k}={v}" for k, v in values.items()) or "(the only point)"
 
 
@@ -235,7 +236,7 @@ def _point_config(options: dict[str, Any], values: dict[str, Any], where: str) -
                 kw[key] = _typed(key, value)
         return TrainConfig(**kw).validated()
     except UmweltError as e:
-        raise ConfigError(f"{where}: point {_label(values)}: {e}") from None
+        raise ConfigError(f"{where}: point {label(values)}: {e}") from None
 
 
 def _typed(key: str, value: Any) -> Any:

@@ -22,6 +22,7 @@ import traceback
 from pathlib import Path
 
 from sim.sweep import store
+from sim.sweep.spec import label
 
 __all__ = ["run_job", "run_point"]
 
@@ -55,7 +56,7 @@ def run_point(sweep_dir: Path | str, pid: str, *, threads: int | None = None) ->
     set_threads(threads)
     import torch
 
-    print(f"point {pid}: {_label(record)}; {torch.get_num_threads()} threads", flush=True)
+    print(f"point {pid}: {label(record['values'])}; {torch.get_num_threads()} threads", flush=True)
     d = store.point_dir(sweep_dir, pid)
     try:
         if store.point_state(sweep_dir, pid) != "done":
@@ -90,10 +91,6 @@ def _hessian_of_last_epoch(run_dir: Path, settings: dict) -> None:
         run_dir, HessianSettings.from_json(settings), epochs=(last,), figures=False
     )
     run_hessian(cfg)
-
-
-def _label(record: dict) -> str:
-    return " ".join(f"{k}={v}" for k, v in record["values"].items())
 
 
 def _one_line(e: BaseException) -> str:
