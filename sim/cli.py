@@ -814,7 +814,10 @@ def hessian(
         str, typer.Option(help="Re-orthogonalization: full (k×N memory) or none (3×N).")
     ] = default(_HE, "reorth"),
     extremes: Annotated[
-        str, typer.Option(help="Extreme eigenvalues by lanczos or eigsh.")
+        str,
+        typer.Option(
+            help="Extreme eigenvalues: slq (its Ritz values when converged), lanczos or eigsh."
+        ),
     ] = default(_HE, "extremes"),
     extreme_steps: Annotated[
         int | None, typer.Option(help="Lanczos steps of the extremes (default min(80, N)).")
@@ -850,7 +853,7 @@ def hessian(
         str, typer.Option(help="cpu, cuda, cuda:N (torchrun: cuda:LOCAL_RANK).")
     ] = default(_HE, "device"),
     dtype: Annotated[
-        str, typer.Option(help="float32, float64 or auto (float64 up to 10⁶ parameters).")
+        str, typer.Option(help="float32, float64 or auto (float64 up to 50,000 parameters).")
     ] = default(_HE, "dtype"),
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Replace the run's earlier Hessian results.")

@@ -178,8 +178,7 @@ def test_the_driver_writes_null_standard_errors_with_the_reason():
             grid=grid,
             c=gc,
             steps=steps,
-            extremes=(-1.0, 1.0),
-            seeds={"slq": 0, "summary": 1},
+            seeds={"slq": 0, "summary": 1, "extremes": 2},
             stage=lambda *a: None,
             loss_name=c.loss,
         )

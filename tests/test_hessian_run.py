@@ -299,7 +299,7 @@ def test_no_trainable_parameters_is_surfaced(train_run, tmp_path, monkeypatch):
 def test_config_errors_name_the_value(train_run):
     with pytest.raises(ConfigError, match="run directory is required"):
         HessianConfig().validated()
-    with pytest.raises(ConfigError, match="extremes must be one of lanczos, eigsh"):
+    with pytest.raises(ConfigError, match="extremes must be one of slq, lanczos, eigsh"):
         HessianConfig(run=train_run, extremes="arpack").validated()
     with pytest.raises(ConfigError, match="grid margin must be ≥ 1"):
         HessianConfig(run=train_run, grid_margin=0.5).validated()

@@ -32,7 +32,7 @@ touched). ``none`` runs first, so memory it frees cannot hide ``full``'s peak.
 one adjoint pass for all ``k`` (:mod:`umwelt.nn.hessian.gated`) — against ``k`` products,
 ``k = 1, 4, 8, 16``, on ``vgg12`` at widths 1/8 and 1/4 as ``umwelt train`` initializes it, on
 512 images (the CIFAR-10 subset below, or its stand-in), hinge loss, one thread, in float64
-(what ``umwelt hessian`` takes up to 10⁶ parameters) and float32. Each repetition times one
+(what ``umwelt hessian`` takes up to 50,000 parameters) and float32. Each repetition times one
 product and every ``matmat(k)`` in alternating order; the speed-up is the median over
 repetitions of ``k × product / matmat(k)``, in CPU time of the one thread (a shared machine's
 waits left out). Memory: *stated* is the operator's bound on what a ``matmat(k)`` holds beyond
@@ -56,6 +56,7 @@ counted and timed, and the per-example products of the entries separately.
 from __future__ import annotations
 
 import bisect
+import copy
 import os
 import statistics
 import threading
@@ -343,8 +344,10 @@ def run(
     }
 
 
-#: the full benchmark's observation: umwelt hessian's defaults with fewer products of each
-#: kind (each full-data product on 2,000 images costs seconds on a CPU; the defaults make ~800)
+#: the full benchmark's *before*: the analysis as it was before issue 13 (float64 products,
+#: the extremes by a separate Lanczos pass) with fewer products of each kind, its time scaled to
+#: the default counts (each float64 product on 2,000 images costs seconds on a CPU)
+BEFORE_SETTINGS = {"dtype": "float64", "extremes": "lanczos"}
 REDUCED_SETTINGS = {
     "lanczos_steps": 8,
     "start_vectors": 2,
@@ -352,14 +355,19 @@ REDUCED_SETTINGS = {
     "entry_columns": 4,
     "hinge_coords": 4,
 }
+GOAL_EPOCH_S = 600.0  # the default epoch on vgg12 width 1/8, 2,000 images, 2 cores (issue 13)
 
 
 def _observation_estimate(quick: bool, device: str) -> dict:
-    """:func:`observation` (quick, or with :data:`REDUCED_SETTINGS`), and its time estimated
-    for ``umwelt hessian``'s default counts: each part's measured seconds per product times
-    the default number of its products, plus its time outside products as measured (the
-    per-example products of the entries scale with the number of columns)."""
-    r = observation(quick, device=device, settings=None if quick else REDUCED_SETTINGS)
+    """The default epoch before and after, in one run: *before* — :func:`observation` with
+    :data:`BEFORE_SETTINGS` and :data:`REDUCED_SETTINGS`, its time estimated for ``umwelt
+    hessian``'s default counts (each part's measured seconds per product times the default
+    number of its products, plus its time outside products as measured; the per-example
+    products of the entries scale with the number of columns); *after* — :func:`observation`
+    at the defaults, measured. Quick: one quick observation."""
+    if quick:
+        return observation(True, device=device)
+    r = observation(False, device=device, settings=BEFORE_SETTINGS | REDUCED_SETTINGS)
     from sim.hessian import HessianConfig
 
     d, got = HessianConfig(), r["settings"]
@@ -380,12 +388,20 @@ def _observation_estimate(quick: bool, device: str) -> dict:
     r["default_products"] = counts
     r["estimated_default_s"] = est
     print(
-        f"at umwelt hessian's defaults ({sum(counts.values())} full-data products: "
+        f"before, at umwelt hessian's default counts ({sum(counts.values())} full-data "
+        "products: "
         + ", ".join(f"{k} {n}" for k, n in counts.items())
         + f"; per-example products × {col_scale:g}) this observation would take about "
         f"{est:,.0f} s = {est / 3600:.2f} h (measured seconds per product × counts)"
     )
-    return r
+    after = observation(False, device=device)
+    t = after["total_s"]
+    print(
+        f"Default epoch, before → after: about {est:,.0f} s (estimated) → {t:,.0f} s "
+        f"(measured; {after['n_hvp']} full-data products), {est / t:.1f}× faster; goal ≤ "
+        f"{GOAL_EPOCH_S:.0f} s: {'met' if t <= GOAL_EPOCH_S else 'NOT met'}"
+    )
+    return {"before": r, "after": after, "speedup": est / t, "goal_met": t <= GOAL_EPOCH_S}
 
 
 # -- one full observation --------------------------------------------------------------------------
@@ -410,12 +426,12 @@ CIFAR10_JPEG = (
 # (key, label) of the parts of an observation, in the order they run
 PARTS = (
     ("operator", "operator + gate sample"),
-    ("extremes", "extremes (Lanczos)"),
-    ("risk", "risk + active fraction"),
     ("slq", "density: SLQ products"),
-    ("density", "density: grid, band, summary"),
+    ("extremes", "extremes (a separate pass)"),
+    ("density", "risk, grid, band, summary"),
     ("checks", "hinge checks: diagonal, trace"),
     ("entries", "entries: columns, bootstrap"),
+    ("roundoff", "float32 round-off check"),
 )
 
 
@@ -483,16 +499,17 @@ class _Clock:
         i = bisect.bisect_left(times, end)
         return self.stages[i][1] if i < len(self.stages) else ""
 
-    def bounds(self, start: float, built: float, extremes: float, end: float) -> list[float]:
+    def bounds(self, start: float, built: float, spectrum: float, end: float) -> list[float]:
         """The times that cut ``[start, end]`` into the :data:`PARTS`, in order.
 
-        ``built`` and ``extremes`` end the operator's construction and the extremes; within
-        the epoch's analysis a stage runs from its first product to its last report (a stage
-        that did not run takes no time).
+        ``built`` ends the operator's construction, ``spectrum`` the SLQ run and the extremes
+        (:func:`sim.hessian.spectrum`), ``end`` the epoch's analysis; the round-off check runs
+        after it. Within a stage runs from its first product to its last report (a stage that
+        did not run takes no time).
         """
-        b = [start, built, extremes]
-        b.append(self._first_start("slq", extremes))  # the risk and active fraction before it
-        b.append(self._last_stage("slq", b[-1]))
+        b = [start, built]
+        b.append(self._last_stage("slq", built))
+        b.append(spectrum)  # the separate extremes pass, if there was one
         b.append(self._first_start("checks", self._first_start("entries", end)))
         b.append(self._last_stage("checks", b[-1]))
         b.append(end)
@@ -542,7 +559,8 @@ def observation(
     :func:`sim.hessian.analyse_epoch`: risk, SLQ density, summary, hinge checks, entries) on
     ``vgg12`` with ``umwelt train``'s initial weights, as the first epoch of a run: the density
     grid's bound is ``grid_margin`` × the largest extreme. The dtype is ``umwelt hessian``'s
-    ``auto`` (float64 up to 10⁶ parameters).
+    ``auto`` (float64 up to :data:`~sim.runs.hessian.AUTO_FLOAT64_LIMIT` parameters), or
+    ``settings["dtype"]``.
 
     Args:
         quick: width 1/16, 8 synthetic images, :data:`QUICK_SETTINGS` (seconds).
@@ -574,7 +592,10 @@ def observation(
         for p in build_model(train, (3, 32, 32), device="cpu", dtype=torch.float32).parameters()
         if p.requires_grad
     )
-    dtype = torch.float64 if n_params <= sh.AUTO_FLOAT64_LIMIT else torch.float32
+    if cfg.dtype == "auto":
+        dtype = torch.float64 if n_params <= sh.AUTO_FLOAT64_LIMIT else torch.float32
+    else:
+        dtype = getattr(torch, cfg.dtype)
     model = build_model(train, (3, 32, 32), device=device, dtype=dtype)
     seeds = sh.stream_seeds(cfg.seed)
     label = f"vgg12 width {width:g}"
@@ -587,39 +608,48 @@ def observation(
 
     clock = _Clock(echo=True)
     start = time.perf_counter()
-    op = sh.build_operator(
-        model,
-        X,
-        y,
-        ids=torch.arange(images),
-        loss=train.loss,
-        batch_size=cfg.batch_size,
-        gate_seed=seeds["gates"],
-        epoch=0,
-        world=None,
-    )
+
+    def operator(dt: torch.dtype, n: int) -> ModelHessian:
+        m = model if dt == dtype else copy.deepcopy(model).to(dt)
+        return sh.build_operator(
+            m,
+            X[:n],
+            y[:n],
+            ids=torch.arange(n),
+            loss=train.loss,
+            batch_size=cfg.batch_size,
+            gate_seed=seeds["gates"],
+            epoch=0,
+            world=None,
+        )
+
+    op = operator(dtype, images)
     steps = sh.resolve_steps(cfg, op)
     clock.watch(op)
     built = time.perf_counter()
-    extremes = sh.extreme_eigenvalues(op, cfg, steps["extreme_steps"], seeds["extremes"])
-    clock.stage("extremes", 1, 1)
-    top = max(abs(extremes[0]), abs(extremes[1]))
+    taken = sh.spectrum(op, cfg, steps, seeds, clock.stage)
+    top = max(abs(taken[1]["lo"]), abs(taken[1]["hi"]))
     grid, c = sh.density_grid(cfg.grid_margin * top if top > 0 else 1.0, cfg.grid_points)
-    after_extremes = time.perf_counter()
+    after_spectrum = time.perf_counter()
     row, _ = sh.analyse_epoch(
         op,
         cfg,
         grid=grid,
         c=c,
         steps=steps,
-        extremes=extremes,
         seeds=seeds,
         stage=clock.stage,
         loss_name=train.loss,
+        spectrum_of=taken,
     )
     end = time.perf_counter()
+    if dtype == torch.float32:  # as sim.hessian checks a float32 epoch
+        n = min(images, sh.analysis.ROUNDOFF_EXAMPLES)
+        pair = [operator(t, n) for t in (torch.float32, torch.float64)]
+        row |= sh.roundoff_row(pair, row, seed=1)
+    finished = time.perf_counter()
 
-    bounds = clock.bounds(start, built, after_extremes, end)
+    bounds = [*clock.bounds(start, built, after_spectrum, end), finished]
     parts = {key: bounds[i + 1] - bounds[i] for i, (key, _) in enumerate(PARTS)}
     full, per_example = clock.products_in(bounds, True), clock.products_in(bounds, False)
     hvps = {key: n for key, (n, _) in full.items()}
@@ -627,7 +657,7 @@ def observation(
     n_hvp, product_s = sum(hvps.values()), sum(hvp_s.values())
     n_pe = sum(k for k, _ in per_example.values())
     pe_s = sum(s for _, s in per_example.values())
-    total = end - start
+    total = finished - start
 
     print(f"{'part':<32}{'s':>10}{'%':>7}{'HVPs':>7}{'HVP s':>10}{'s/HVP':>9}")
     for key, name in PARTS:
@@ -646,7 +676,19 @@ def observation(
         f"sim.hessian's own clock of the epoch's analysis: {row['wall_s']:.2f} s; "
         f"data loading (not counted): {data_s:.2f} s"
     )
-    keep = ("lambda_min", "lambda_max", "neg_mass", "trace", "loss", "active_fraction")
+    keep = (
+        "lambda_min",
+        "lambda_max",
+        "extremes_from",
+        "neg_mass",
+        "trace",
+        "m2",
+        "m2_se",
+        "loss",
+        "active_fraction",
+        "roundoff",
+        "roundoff_m2",
+    )
     return {
         "model": label,
         "n_params": op.n,

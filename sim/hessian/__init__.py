@@ -15,10 +15,14 @@ from ``(seed, example index)``, the same uniforms at every epoch.
 
 **Per epoch** (``hessian/epoch_XXXX.npz`` and one row of ``hessian/hessian.jsonl``):
 
-* **extremes** :math:`\lambda_{\min}, \lambda_{\max}`: a fully re-orthogonalized Lanczos run
-  (``extremes="lanczos"``, ``extreme_steps`` steps) or ARPACK's ``eigsh``
-  (``extremes="eigsh"``), widened by the SLQ's own extreme Ritz values (Ritz values lie inside
-  the spectrum, so the widest is the best estimate);
+* **extremes** :math:`\lambda_{\min}, \lambda_{\max}` (``extremes_from`` says how): by
+  default (``extremes="slq"``) the outermost Ritz values of the SLQ runs below, when their
+  residual bounds (``extremes_residual_min``/``_max``) are at most
+  :data:`~sim.hessian.analysis.EXTREME_RTOL` = 10⁻³ of the spectral radius (an eigenvalue lies
+  that close to each, and Ritz values lie inside the spectrum) — no product more; otherwise a
+  separate fully re-orthogonalized Lanczos run of ``extreme_steps`` steps too
+  (``"slq+lanczos"``, the outermost of both). ``extremes="lanczos"`` always runs the
+  separate pass, ``"eigsh"`` ARPACK's instead, both widened by the SLQ's Ritz values;
 * **the eigenvalue density** by stochastic Lanczos quadrature (``lanczos_steps`` ×
   ``start_vectors`` products; :func:`~umwelt.nn.hessian.slq`) on **one grid shared by every
   epoch**: symmetric, ``grid_points`` points on :math:`[-b, b]`, evenly spaced in
@@ -64,12 +68,22 @@ from ``(seed, example index)``, the same uniforms at every epoch.
 * ``loss``: the risk of the analysed examples with the fixed gates (at :math:`T = 0` the run's
   training loss), ``active_fraction`` (examples with an active hinge), ``wall_s``, and
   ``hvp_mode``, how the products were taken (:class:`~umwelt.nn.hessian.ModelHessian`'s ``ad``:
-  ``"gated"`` by hand for the gated nets, else ``torch.func``; only round-off differs).
+  ``"gated"`` by hand for the gated nets, else ``torch.func``; only round-off differs);
+* ``dtype`` of the products: ``auto`` takes float64 up to
+  :data:`~sim.runs.hessian.AUTO_FLOAT64_LIMIT` = 50,000 parameters and float32 beyond (on a
+  CPU about 8× faster: torch's float64 convolutions have no oneDNN kernels); a float32 epoch
+  measures its round-off, ``roundoff`` (one product on 256 examples against float64) and
+  ``roundoff_m2``, a bound on the error it adds to ``m2``, warning when that is not below
+  ``m2_se`` (on ``vgg12`` it is far below; tests/test_hessian_float32.py checks on dense
+  oracles that float32 changes every reported quantity by less than a tenth of its standard
+  error).
 
 **The grid is chosen once.** The first analysis of a run fixes it, in
 ``hessian/config.json`` together with every setting that changes the numbers: ``grid_bound``
-when given, else ``grid_margin`` × the largest :math:`|\lambda|` over the epochs analysed, from
-the extremes computed first in a cheap pass over all of them. Later analyses of the same run
+when given, else ``grid_margin`` × the largest :math:`|\lambda|` over the epochs analysed: of
+the first epoch's extremes when it is analysed alone, else from a cheap first pass over all of
+them (a Lanczos run of :data:`~sim.hessian.analysis.GRID_SCAN_STEPS` = 20 steps each; the
+separate extremes with ``extremes="lanczos"``/``"eigsh"``). Later analyses of the same run
 (more epochs; ``umwelt train --hessian-at``, where the first recorded epoch fixes it) reuse it
 and must use the same settings (``fresh=True`` discards the old results instead).
 
@@ -99,11 +113,14 @@ from sim.hessian.analysis import (
     build_operator,
     density_grid,
     extreme_eigenvalues,
+    grid_scan,
     load_epoch,
     record_epoch,
     resolve_steps,
+    roundoff_row,
     run,
     settings_record,
+    spectrum,
     stream_seeds,
 )
 from sim.hessian.config import HessianConfig, checkpoints_of
@@ -123,11 +140,14 @@ __all__ = [
     "checkpoints_of",
     "density_grid",
     "extreme_eigenvalues",
+    "grid_scan",
     "load_epoch",
     "parse_settings",
     "record_epoch",
     "resolve_steps",
+    "roundoff_row",
     "run",
     "settings_record",
+    "spectrum",
     "stream_seeds",
 ]

@@ -1,10 +1,11 @@
 """One Hessian analysis of a run, epoch by epoch: the orchestration of ``umwelt hessian``.
 
 :func:`run` validates a :class:`~sim.hessian.config.HessianConfig`, joins the process group
-under ``torchrun`` and calls :func:`analyse`: a cheap first pass over the epochs finds their
-extreme eigenvalues (and checks every request against the dimension N), which fix the density
-grid shared by every epoch; the second pass runs :func:`analyse_epoch` on each epoch and writes
-it (:mod:`sim.hessian.store`) as soon as it exists. :func:`analyse_epoch` is public so that a
+under ``torchrun`` and calls :func:`analyse`: the first operator checks every request against
+the dimension N; when several epochs share a grid not fixed yet, a cheap first pass over them
+(:func:`grid_scan`) finds the largest eigenvalue that fixes it; then :func:`analyse_epoch` runs
+on each epoch (its :func:`spectrum`: the SLQ run, which gives the extremes) and writes it
+(:mod:`sim.hessian.store`) as soon as it exists. :func:`analyse_epoch` is public so that a
 benchmark can time one epoch part by part. The estimators themselves live in
 :mod:`umwelt.nn.hessian`.
 """
@@ -27,7 +28,7 @@ from sim.runs import HessianSettings, Run
 from sim.runs.hessian import AUTO_FLOAT64_LIMIT, ENTRY_CHUNK_BYTES, check_requests
 from sim.runs.lock import RunLock
 from umwelt.errors import ConfigError, NonFiniteError, UmweltError
-from umwelt.seeds import streams
+from umwelt.seeds import index_seed, streams
 
 __all__ = [
     "AUTO_FLOAT64_LIMIT",
@@ -37,16 +38,24 @@ __all__ = [
     "build_operator",
     "density_grid",
     "extreme_eigenvalues",
+    "grid_scan",
     "load_epoch",
     "record_epoch",
     "resolve_steps",
+    "roundoff_row",
     "run",
     "settings_record",
+    "spectrum",
     "stream_seeds",
 ]
 
 SYMLOG_C = 1e-3  # the symlog grid's linear scale c, a fraction of the bound (symmetric_grid's)
 EIGSH_TOL = 1e-6  # ARPACK's relative tolerance for extremes="eigsh"
+# extremes="slq": the SLQ's outermost Ritz values are the extremes when their residual bounds
+# are at most this fraction of the spectral radius (else a separate Lanczos pass)
+EXTREME_RTOL = 1e-3
+GRID_SCAN_STEPS = 20  # Lanczos steps of the scan that fixes a grid shared by several epochs
+ROUNDOFF_EXAMPLES = 256  # examples of the float32-against-float64 product (roundoff_row)
 BAND_LEVEL = 0.9  # the density's band: ± z_0.95 standard errors (closed form, umwelt SLQ)
 # SLQ start vectors: normalized Gaussian ones are uniform on the sphere, where the error bars'
 # closed form is exact in law (with Rademacher ones it is only an upper bound)
@@ -153,12 +162,70 @@ def build_operator(model, X, y, *, ids, loss, batch_size, gate_seed, epoch, worl
 
 
 def extreme_eigenvalues(op, cfg: HessianConfig, steps: int, seed: int) -> tuple[float, float]:
+    """The extremes by a separate pass: ARPACK (``extremes="eigsh"``) or one fully
+    re-orthogonalized Lanczos run of ``steps`` steps (``"lanczos"``, and ``"slq"`` when the
+    SLQ's Ritz values have not converged)."""
     from umwelt.nn.hessian import eigsh_extremes, lanczos_extremes
 
     if cfg.extremes == "eigsh":
         lo, hi = eigsh_extremes(op, 1, tol=EIGSH_TOL, seed=seed)
         return float(lo[0]), float(hi[0])
     return lanczos_extremes(op, steps, seed=seed)
+
+
+def spectrum(op, cfg: HessianConfig, steps: dict, seeds: dict, stage: Callable):
+    """The epoch's SLQ run (``lanczos_steps`` × ``start_vectors`` products, the vectors in
+    blocks) and its extremes: ``(res, extremes)`` with ``extremes`` a dict of ``lo``, ``hi``,
+    ``from`` and the residual bounds ``residual_lo``, ``residual_hi`` of the SLQ's outermost
+    Ritz values.
+
+    With ``extremes="slq"`` (the default) the extremes are those Ritz values when both residual
+    bounds are at most :data:`EXTREME_RTOL` × the spectral radius (some eigenvalue then lies
+    that close to each; as the Ritz values lie inside the spectrum, they are its ends to that
+    accuracy): no product more. Otherwise a separate pass (:func:`extreme_eigenvalues`), and
+    the outermost of both.
+    """
+    from umwelt.nn.hessian import CountedOperator, slq
+
+    k, n_v = steps["lanczos_steps"], cfg.start_vectors
+    total, done = k * n_v, [0]
+
+    def tick(m: int) -> None:
+        done[0] += m
+        stage("slq", min(done[0], total), total)
+
+    res = slq(
+        CountedOperator(op, tick), k, n_v, seed=seeds["slq"], dist=SLQ_DIST, reorth=cfg.reorth
+    )
+    stage("slq", total, total)
+    lo, hi, r_lo, r_hi = res.extremes()
+    radius = max(abs(lo), abs(hi))
+    out = {"lo": lo, "hi": hi, "from": "slq", "residual_lo": r_lo, "residual_hi": r_hi}
+    if cfg.extremes == "slq" and max(r_lo, r_hi) <= EXTREME_RTOL * radius:
+        return res, out
+    stage("extremes", 0, 1, "a separate pass")
+    a, b = extreme_eigenvalues(op, cfg, steps["extreme_steps"], seeds["extremes"])
+    stage("extremes", 1, 1, "")
+    source = "slq+lanczos" if cfg.extremes == "slq" else cfg.extremes
+    out |= {"lo": min(a, lo), "hi": max(b, hi), "from": source}
+    out |= {"separate_lo": a, "separate_hi": b}
+    return res, out
+
+
+def grid_scan(op, cfg: HessianConfig, steps: dict, seeds: dict) -> float:
+    r"""The largest :math:`|\lambda|` that fixes the shared grid when several epochs are
+    analysed before any grid exists: a short Lanczos run (:data:`GRID_SCAN_STEPS` steps at
+    most) with ``extremes="slq"``, the separate pass otherwise (its extremes then serve the
+    epoch's row too)."""
+    from umwelt.nn.hessian import lanczos_extremes
+
+    if cfg.extremes == "slq":
+        lo, hi = lanczos_extremes(
+            op, min(GRID_SCAN_STEPS, steps["extreme_steps"]), seed=seeds["extremes"]
+        )
+    else:
+        lo, hi = extreme_eigenvalues(op, cfg, steps["extreme_steps"], seeds["extremes"])
+    return max(abs(lo), abs(hi))
 
 
 def sampled_entries(op, cfg, K: int, n_columns: int | None, seeds, stage: Callable):
@@ -238,14 +305,17 @@ def sampled_entries(op, cfg, K: int, n_columns: int | None, seeds, stage: Callab
     return summary, arrays
 
 
-def analyse_epoch(op, cfg, *, grid, c, steps, extremes, seeds, stage, loss_name):
-    """Everything of one epoch: ``(row, arrays)``."""
+def analyse_epoch(op, cfg, *, grid, c, steps, seeds, stage, loss_name, spectrum_of=None):
+    """Everything of one epoch: ``(row, arrays)``.
+
+    ``spectrum_of``: the epoch's :func:`spectrum` ``(res, extremes)`` when it was taken
+    already (it fixes the grid of a first epoch); else taken here.
+    """
     from umwelt.nn.hessian import (
         CountedOperator,
         active_hinge_fraction,
         hinge_checks,
         quadrature_resolution,
-        slq,
         spectral_summary,
         symlog_density,
     )
@@ -254,20 +324,10 @@ def analyse_epoch(op, cfg, *, grid, c, steps, extremes, seeds, stage, loss_name)
     N = op.n
     row: dict[str, Any] = {"n_params": N, "n_examples": op.n_total, "loss": op.risk()}
     row["hvp_mode"] = op.ad  # how the products were taken (changes only round-off)
+    row["dtype"] = str(op.dtype).removeprefix("torch.")
     if loss_name in ("hinge", "quadratic-hinge"):
         row["active_fraction"] = active_hinge_fraction(op)
-
-    k, n_v = steps["lanczos_steps"], cfg.start_vectors
-    total, done = k * n_v, [0]
-
-    def tick(m: int) -> None:
-        done[0] += m
-        stage("slq", min(done[0], total), total)
-
-    res = slq(
-        CountedOperator(op, tick), k, n_v, seed=seeds["slq"], dist=SLQ_DIST, reorth=cfg.reorth
-    )
-    stage("slq", total, total)
+    res, ext = spectrum_of if spectrum_of is not None else spectrum(op, cfg, steps, seeds, stage)
     # moments, negative mass, trace from the raw nodes (the grid here only feeds the λ-smoothed
     # density asymmetry, which is replaced by the symlog-smoothed one below)
     resolution = quadrature_resolution(res)
@@ -290,13 +350,14 @@ def analyse_epoch(op, cfg, *, grid, c, steps, extremes, seeds, stage, loss_name)
     )
     nodes, weights = res.pooled()
     bound = float(grid[-1])
-    lam_min = min(extremes[0], summ["ritz_min"])
-    lam_max = max(extremes[1], summ["ritz_max"])
     row |= {
-        "lambda_min": lam_min,
-        "lambda_max": lam_max,
-        "extremes_lambda_min": extremes[0],
-        "extremes_lambda_max": extremes[1],
+        "lambda_min": ext["lo"],
+        "lambda_max": ext["hi"],
+        "extremes_from": ext["from"],  # slq, slq+lanczos (not converged), lanczos or eigsh
+        "extremes_residual_min": ext["residual_lo"],  # the SLQ's outermost Ritz values' bounds
+        "extremes_residual_max": ext["residual_hi"],
+        "extremes_lambda_min": ext.get("separate_lo", math.nan),  # the separate pass, if any
+        "extremes_lambda_max": ext.get("separate_hi", math.nan),
         "ritz_min": summ["ritz_min"],
         "ritz_max": summ["ritz_max"],
         "neg_mass": summ["neg_mass"],
@@ -510,13 +571,13 @@ def _analyse(cfg: HessianConfig, *, world, device: str, progress: Progress | Non
         rng = np.random.default_rng(seeds["examples"])
         ids = np.sort(rng.choice(n_train, cfg.examples, replace=False))
 
-    def build(epoch: int):
-        m = run.model(epoch, net=cfg.net, dtype=dtype, device=dev)
+    def build(epoch: int, *, dt=dtype, examples=ids):
+        m = run.model(epoch, net=cfg.net, dtype=dt, device=dev)
         return build_operator(
             m,
             X,
             y,
-            ids=ids,
+            ids=examples,
             loss=run.loss,
             batch_size=cfg.batch_size,
             gate_seed=seeds["gates"],
@@ -524,72 +585,80 @@ def _analyse(cfg: HessianConfig, *, world, device: str, progress: Progress | Non
             world=world,
         )
 
-    # -- pass 1: the extremes of every epoch (cheap), which also checks every request
-    extremes: dict[int, tuple[float, float]] = {}
-    failed: tuple[int, NonFiniteError] | None = None
-    steps: dict[str, int | None] = {}
-    for i, e in enumerate(epochs):
-        stage("extremes", i, len(epochs), f"epoch {e}")
-        op = build(e)
-        if i == 0:
-            steps = resolve_steps(cfg, op)
-            settings = settings_record(cfg, op.n, dtype_name, steps)
-            stored = store.check_stored(out, settings, cfg)
-        try:
-            extremes[e] = extreme_eigenvalues(op, cfg, steps["extreme_steps"], seeds["extremes"])
-        except NonFiniteError as err:
-            if i == 0:
-                raise NonFiniteError(f"epoch {e}: {err}; nothing was written") from None
-            failed = (e, err)
-            break
-        del op
-    stage("extremes", len(extremes), len(epochs), "")
-    done_epochs = [e for e in epochs if e in extremes]
-
-    # -- the grid: stored with the run's first analysis, else from these extremes
+    # -- the first operator: the step counts, every request checked, the stored settings
+    op = build(epochs[0])
+    steps = resolve_steps(cfg, op)
+    settings = settings_record(cfg, op.n, dtype_name, steps)
+    stored = store.check_stored(out, settings, cfg)
     if stored is not None:
-        bound, points = float(stored["grid_bound"]), int(stored["grid_points"])
+        bound: float | None = float(stored["grid_bound"])
+        points = int(stored["grid_points"])
     else:
-        top = max((max(abs(a), abs(b)) for a, b in extremes.values()), default=0.0)
-        bound = cfg.grid_bound or (cfg.grid_margin * top if top > 0 else 1.0)
-        points = cfg.grid_points
-    grid, c = density_grid(bound, points)
-    record = {
-        "run": str(run.path),
-        "kind": run.kind,
-        "temperature": temperature,
-        "loss": run.loss,
-        "settings": settings,
-        "grid_bound": bound,
-        "grid_points": points,
-        "grid_scale": "symlog",
-        "grid_c": c,
-        "band_level": BAND_LEVEL,
-        "seeds": seeds,
-    }
-    # the settings file is written with the first result it describes, not before
+        bound, points = cfg.grid_bound, cfg.grid_points
+
+    # -- pass 1, only when several epochs share a grid that is not fixed yet: the largest |λ|
+    # of every epoch (a short scan; the separate extremes with extremes="lanczos"/"eigsh")
+    failed: tuple[int, NonFiniteError] | None = None
+    done_epochs = list(epochs)
+    if bound is None and len(epochs) > 1:
+        tops: list[float] = []
+        for i, e in enumerate(epochs):
+            stage("extremes", i, len(epochs), f"epoch {e}")
+            op = op if i == 0 else build(e)
+            try:
+                tops.append(grid_scan(op, cfg, steps, seeds))
+            except NonFiniteError as err:
+                if i == 0:
+                    raise NonFiniteError(f"epoch {e}: {err}; nothing was written") from None
+                failed = (e, err)
+                break
+        stage("extremes", len(tops), len(epochs), "")
+        done_epochs = epochs[: len(tops)]
+        top = max(tops)
+        bound = cfg.grid_margin * top if top > 0 else 1.0
+        op = None
     configured = False
 
-    # -- pass 2: everything, epoch by epoch, each written as soon as it exists
+    # -- pass 2: everything, epoch by epoch, each written as soon as it exists (a first
+    # epoch without a grid fixes it from its own spectrum)
     rows: list[dict] = []
     for i, e in enumerate(done_epochs):
         stage("epochs", i, len(done_epochs), f"epoch {e}")
         try:
-            op = build(e)
+            op = op if op is not None else build(e)
+            taken = None
+            if bound is None:
+                taken = spectrum(op, cfg, steps, seeds, stage)
+                top = max(abs(taken[1]["lo"]), abs(taken[1]["hi"]))
+                bound = cfg.grid_margin * top if top > 0 else 1.0
+            grid, c = density_grid(bound, points)
             row, arrays = analyse_epoch(
                 op,
                 cfg,
                 grid=grid,
                 c=c,
                 steps=steps,
-                extremes=extremes[e],
                 seeds=seeds,
                 stage=stage,
                 loss_name=run.loss,
+                spectrum_of=taken,
             )
+            if dtype == torch.float32:
+                row |= roundoff_row(
+                    [
+                        build(e, dt=t, examples=ids[:ROUNDOFF_EXAMPLES])
+                        for t in (torch.float32, torch.float64)
+                    ],
+                    row,
+                    seed=index_seed(seeds["checks"], 1),
+                )
         except NonFiniteError as err:
+            if not rows and i == 0 and not configured:
+                raise NonFiniteError(f"epoch {e}: {err}; nothing was written") from None
             failed = (e, err)
             break
+        finally:
+            op = None
         row = {
             "epoch": e,
             "checkpoint": found[e].name,
@@ -603,9 +672,22 @@ def _analyse(cfg: HessianConfig, *, world, device: str, progress: Progress | Non
         }
         rows.append(row)
         if main:
-            if not configured:
+            if not configured:  # the settings are written with the first result they describe
                 if cfg.fresh:
                     store.clear(out)
+                record = {
+                    "run": str(run.path),
+                    "kind": run.kind,
+                    "temperature": temperature,
+                    "loss": run.loss,
+                    "settings": settings,
+                    "grid_bound": bound,
+                    "grid_points": points,
+                    "grid_scale": "symlog",
+                    "grid_c": c,
+                    "band_level": BAND_LEVEL,
+                    "seeds": seeds,
+                }
                 store.write_config(out, record)
                 configured = True
             store.write_epoch(out, row, arrays | {"example_ids": ids})
@@ -619,6 +701,36 @@ def _analyse(cfg: HessianConfig, *, world, device: str, progress: Progress | Non
             f"epoch {e}: {err}; stopped there (epochs analysed before it: {kept}, in {str(out)!r})"
         )
     return rows
+
+
+def roundoff_row(ops, row: dict, *, seed: int) -> dict:
+    r"""The round-off of float32 products, measured: ``roundoff`` :math:`\rho` =
+    :math:`\|H_{32} v - H_{64} v\| / \|H_{64} v\|` for one Gaussian ``v`` on the first
+    :data:`ROUNDOFF_EXAMPLES` examples (``ops``: their operators in float32 and float64), and
+    ``roundoff_m2`` = :math:`2\rho\,\lambda_{\max}\sqrt{m_2}`, a bound on the error it adds
+    to ``m2`` (a perturbation of norm :math:`\rho\sqrt{m_2}` of :math:`H`) to hold against
+    ``m2_se``; a warning when it is not below it."""
+    import torch
+
+    from umwelt.nn.hessian.vectors import random_vectors
+
+    op32, op64 = ops
+    v = random_vectors(op64.n, 1, seed=seed, dist="gaussian", dtype=torch.float64)[0]
+    h64 = op64.matvec(v.to(op64.device))
+    h32 = op32.matvec(v.to(device=op32.device, dtype=torch.float32)).double()
+    scale = float(torch.linalg.vector_norm(h64))
+    rho = float(torch.linalg.vector_norm(h32 - h64)) / scale if scale > 0 else 0.0
+    top = max(abs(row["lambda_min"]), abs(row["lambda_max"]))
+    bound = 2 * rho * top * math.sqrt(max(row["m2"], 0.0))
+    se = row.get("m2_se")
+    if se is not None and math.isfinite(se) and bound > se:
+        warnings.warn(
+            f"float32 round-off (relative {rho:.1e} per product) may add up to {bound:.2e} to "
+            f"m2, above its standard error {se:.2e}: consider dtype float64",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return {"roundoff": rho, "roundoff_m2": bound}
 
 
 def resolve_steps(cfg: HessianConfig, op) -> dict[str, int | None]:

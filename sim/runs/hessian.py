@@ -36,13 +36,19 @@ __all__ = [
     "parse_settings",
 ]
 
-EXTREMES: tuple[str, ...] = ("lanczos", "eigsh")
+EXTREMES: tuple[str, ...] = ("slq", "lanczos", "eigsh")
 DTYPES: tuple[str, ...] = ("auto", "float32", "float64")
+#: dtypes the products cannot take: their round-off (~1e-3 relative) exceeds the statistical
+#: error of every quantity reported (~1e-3 relative for N ~ 10⁵ with 8 start vectors)
+COARSE_DTYPES: tuple[str, ...] = ("float16", "bfloat16", "half")
 #: the analysis directories of a run: of the analysed net, and of a simulate run's ReLU twin
 HESSIAN_DIRS: tuple[str, ...] = ("hessian", "hessian_relu")
 #: the setting's old name (before ``examples``), accepted wherever settings are read
 _RENAMED = {"subset": "examples"}
-AUTO_FLOAT64_LIMIT = 1_000_000  # dtype "auto": float64 up to this many parameters
+# dtype "auto": float64 up to this many parameters, float32 beyond (8× faster products on a
+# CPU; its round-off is measured per epoch, the row's "roundoff", and tested to stay below
+# the statistical error, tests/test_hessian_float32.py)
+AUTO_FLOAT64_LIMIT = 50_000
 ENTRY_CHUNK_BYTES = 64 * 2**20  # per-example products held at once (examples × 8 columns × N)
 
 
@@ -60,7 +66,7 @@ class HessianSettings(JsonConfig):
     lanczos_steps: int | None = None  # SLQ Lanczos steps k (None: min(80, N))
     start_vectors: int = 8  # SLQ start vectors n_v (Gaussian); closed-form SEs need ≥ 3
     reorth: str = "full"  # full (k × N memory) or none (3 × N) re-orthogonalization
-    extremes: str = "lanczos"  # lanczos or eigsh
+    extremes: str = "slq"  # slq (the SLQ's Ritz values when converged), lanczos or eigsh
     extreme_steps: int | None = None  # Lanczos steps of the extremes (None: min(80, N))
     entries: int | None = None  # sampled entries K (None: min(1000, admissible); 0: none)
     entry_columns: int | None = 40  # columns the entries lie in (None: uniform pairs)
@@ -71,7 +77,7 @@ class HessianSettings(JsonConfig):
     grid_points: int = 801  # points of the density grid (odd: 0 is on it)
     smoothing: float = 0.08  # Gaussian width of the density in the symlog coordinate u
     seed: int = 0  # seeds the examples, gate sample, start vectors, entries and bootstrap
-    dtype: str = "auto"  # float32, float64, or auto (float64 up to 10⁶ parameters)
+    dtype: str = "auto"  # float32, float64, or auto (float64 up to 50,000 parameters)
 
     def validated(self) -> HessianSettings:
         """A copy with normalized values, or :class:`ConfigError` naming the first bad one."""
@@ -80,6 +86,12 @@ class HessianSettings(JsonConfig):
         if self.extremes not in EXTREMES:
             raise ConfigError(
                 f"extremes must be one of {', '.join(EXTREMES)}, got {self.extremes!r}"
+            )
+        if self.dtype in COARSE_DTYPES:
+            raise ConfigError(
+                f"dtype {self.dtype} is too coarse for the Hessian's products (round-off about "
+                "1e-3 of each, above the statistical error of what is reported); use float32 "
+                "or float64"
             )
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")

@@ -57,11 +57,15 @@ class LanczosResult:
             invariant subspace was found: :math:`\beta_j` below the tolerance).
         betas: off-diagonal of :math:`T`, ``(m - 1,)`` float64.
         basis: the Lanczos vectors ``(m, N)`` (``reorth="full"`` only, else ``None``).
+        last_beta: :math:`\beta_m`, the norm of the residual after the last step (0 at an
+            invariant subspace; ``None`` when unknown): the Ritz pairs' residual bounds
+            (:meth:`ritz_residuals`).
     """
 
     alphas: np.ndarray
     betas: np.ndarray
     basis: torch.Tensor | None
+    last_beta: float | None = None
 
     @property
     def steps(self) -> int:
@@ -79,6 +83,18 @@ class LanczosResult:
         nodes, vecs = eigh_tridiagonal(self.alphas, self.betas)
         return nodes, vecs[0] ** 2
 
+    def ritz_residuals(self) -> np.ndarray:
+        r"""The residual norm :math:`\|H y_i - \theta_i y_i\| = \beta_m |s_{mi}|` of each Ritz
+        pair (ascending, as :meth:`ritz`): some eigenvalue of :math:`H` lies within it of
+        :math:`\theta_i` (in exact arithmetic; with full re-orthogonalization to round-off).
+        ``(m,)``; ``NaN`` when :attr:`last_beta` is unknown."""
+        if self.last_beta is None:
+            return np.full(self.steps, np.nan)
+        if self.steps == 1:
+            return np.full(1, abs(self.last_beta))
+        _, vecs = eigh_tridiagonal(self.alphas, self.betas)
+        return abs(self.last_beta) * np.abs(vecs[-1])
+
 
 def _unit_start(op: HessianOperator, V0: torch.Tensor) -> torch.Tensor:
     norms = torch.linalg.vector_norm(V0, dim=0)  # (b,)
@@ -92,7 +108,8 @@ def _lanczos_block(op: HessianOperator, V0: torch.Tensor, k: int, full: bool):
 
     One :meth:`~HessianOperator.matmat` of ``b`` columns per step. A column that reaches an
     invariant subspace stops (its vector is zeroed from then on). Returns
-    ``[(alphas, betas, basis | None), ...]`` per column.
+    ``[(alphas, betas, basis | None, last_beta), ...]`` per column (``last_beta``: the residual
+    norm after its last step, 0 at an invariant subspace).
     """
     N, b = V0.shape
     q = _unit_start(op, V0)  # (N, b)
@@ -101,6 +118,7 @@ def _lanczos_block(op: HessianOperator, V0: torch.Tensor, k: int, full: bool):
     alphas = np.zeros((k, b))
     betas = np.zeros((max(k - 1, 0), b))
     steps = np.full(b, k)
+    last = np.zeros(b)  # β after each column's last step (0: an invariant subspace)
     active = np.ones(b, dtype=bool)
     scale = np.zeros(b)
     q_prev = torch.zeros_like(q)
@@ -116,10 +134,11 @@ def _lanczos_block(op: HessianOperator, V0: torch.Tensor, k: int, full: bool):
                 B = Q[: j + 1]  # (j+1, N, b)
                 w = w - torch.einsum("jnb,jb->nb", B, torch.einsum("jnb,nb->jb", B, w))
         alphas[j] = alpha.double().cpu().numpy()
-        if j == k - 1:
-            break
         beta_new = torch.linalg.vector_norm(w, dim=0)  # (b,)
         bn = beta_new.double().cpu().numpy()
+        if j == k - 1:
+            last[active] = bn[active]  # the residual of the last step (no product)
+            break
         scale = np.maximum(scale, np.abs(alphas[j]) + bn)
         stop = active & (bn <= 10 * eps * math.sqrt(N) * scale)
         steps[stop] = j + 1
@@ -134,7 +153,7 @@ def _lanczos_block(op: HessianOperator, V0: torch.Tensor, k: int, full: bool):
     for c in range(b):
         m = int(steps[c])
         basis = Q[:m, :, c] if full else None
-        out.append((alphas[:m, c].copy(), betas[: m - 1, c].copy(), basis))
+        out.append((alphas[:m, c].copy(), betas[: m - 1, c].copy(), basis, float(last[c])))
     return out
 
 
@@ -196,8 +215,8 @@ def lanczos(
         if q.shape != (N,):
             raise ShapeError(f"the start vector must have shape ({N},), got {tuple(q.shape)}")
         q = q.to(device=op.device, dtype=op.dtype)
-    ((a, b, basis),) = _lanczos_block(op, q[:, None], k, full)
-    return LanczosResult(alphas=a, betas=b, basis=basis)
+    ((a, b, basis, last),) = _lanczos_block(op, q[:, None], k, full)
+    return LanczosResult(alphas=a, betas=b, basis=basis, last_beta=last)
 
 
 # -- extremes ------------------------------------------------------------------------------------

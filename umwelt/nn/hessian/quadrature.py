@@ -112,6 +112,8 @@ from umwelt.seeds import index_seed
 
 __all__ = [
     "BLOCK_STATE_BYTES",
+    "BLOCK_STATE_SHARE",
+    "block_state_bytes",
     "MIN_ERROR_VECTORS",
     "DensityBand",
     "SLQResult",
@@ -125,7 +127,8 @@ __all__ = [
     "symmetric_grid",
 ]
 
-BLOCK_STATE_BYTES = 256 * 2**20  # Lanczos state that slq's automatic block size stays within
+BLOCK_STATE_BYTES = 256 * 2**20  # Lanczos state slq's automatic block size may always take
+BLOCK_STATE_SHARE = 0.25  # and up to this share of the memory available (umwelt.memory)
 MIN_ERROR_VECTORS = 3  # fewer start vectors: no honest error bar (module docstring)
 _CHUNK_NUMBERS = 2**21  # kernel values (start vectors × nodes × grid points) held at once
 
@@ -225,6 +228,9 @@ class SLQResult:
         dist: start-vector distribution.
         reorth: ``"full"`` or ``"none"``.
         seed: seed of the start vectors.
+        residuals: ``(n_v, k)`` the residual bound of each node
+            (:meth:`~umwelt.nn.hessian.krylov.LanczosResult.ritz_residuals`; 0 for padding),
+            or ``None`` (results saved before they were kept).
     """
 
     nodes: np.ndarray
@@ -234,6 +240,7 @@ class SLQResult:
     dist: str
     reorth: str
     seed: int
+    residuals: np.ndarray | None = None
 
     @property
     def n_vectors(self) -> int:
@@ -243,6 +250,22 @@ class SLQResult:
     def pooled(self) -> tuple[np.ndarray, np.ndarray]:
         """All nodes and weights as one discrete measure, ``(n_v k,)`` each, weights sum to 1."""
         return self.nodes.reshape(-1), self.weights.reshape(-1) / self.n_vectors
+
+    def extremes(self) -> tuple[float, float, float, float]:
+        r"""``(lo, hi, lo_residual, hi_residual)``: the smallest and largest Ritz values over
+        all start vectors and their residual bounds (some eigenvalue lies within the bound of
+        each; ``NaN`` bounds when :attr:`residuals` is ``None``). ``(0, 0, 0, 0)`` when every
+        weight is 0 (:math:`H = 0`)."""
+        live = self.weights > 0
+        if not live.any():
+            return 0.0, 0.0, 0.0, 0.0
+        nodes = np.where(live, self.nodes, np.nan)
+        i_lo = np.unravel_index(np.nanargmin(nodes), nodes.shape)
+        i_hi = np.unravel_index(np.nanargmax(nodes), nodes.shape)
+        res = self.residuals
+        r_lo = math.nan if res is None else float(res[i_lo])
+        r_hi = math.nan if res is None else float(res[i_hi])
+        return float(nodes[i_lo]), float(nodes[i_hi]), r_lo, r_hi
 
     def densities(self, grid: np.ndarray, sigma: float) -> np.ndarray:
         """Each start vector's smoothed density, ``(n_v, G)``."""
@@ -304,6 +327,7 @@ class SLQResult:
 
     def save(self, path: str | Path) -> None:
         """Write the raw nodes and weights (and the settings) to an ``.npz`` file."""
+        extra = {} if self.residuals is None else {"residuals": self.residuals}
         np.savez(
             path,
             nodes=self.nodes,
@@ -313,6 +337,7 @@ class SLQResult:
             dist=self.dist,
             reorth=self.reorth,
             seed=self.seed,
+            **extra,
         )
 
     @classmethod
@@ -327,6 +352,7 @@ class SLQResult:
                 dist=str(z["dist"]),
                 reorth=str(z["reorth"]),
                 seed=int(z["seed"]),
+                residuals=z["residuals"] if "residuals" in z.files else None,
             )
 
 
@@ -468,7 +494,8 @@ def slq(
         dist: ``"rademacher"`` or ``"gaussian"``.
         reorth: ``"full"`` or ``"none"``.
         block: start vectors run together; default: as many as keep the Lanczos state within
-            :data:`BLOCK_STATE_BYTES` (256 MiB), at most 16 and at most ``n_v``.
+            :func:`block_state_bytes` (:data:`BLOCK_STATE_SHARE` of the memory available, at
+            least :data:`BLOCK_STATE_BYTES`), at most 16 and at most ``n_v``.
 
     Returns:
         :class:`SLQResult` with the raw nodes and weights.
@@ -482,11 +509,12 @@ def slq(
     full = _check_reorth(reorth)
     if block is None:
         per_vector = (k if full else 3) * op.n * torch.finfo(op.dtype).bits // 8
-        block = max(1, min(16, n_v, BLOCK_STATE_BYTES // per_vector))
+        block = max(1, min(16, n_v, block_state_bytes() // per_vector))
     block = check_int("the block size", block)
     _check_dist(dist)
     nodes = np.zeros((n_v, k))
     weights = np.zeros((n_v, k))
+    residuals = np.zeros((n_v, k))
     for s in range(0, n_v, block):
         V0 = torch.stack(
             [
@@ -497,13 +525,32 @@ def slq(
             ],
             dim=1,
         ).to(op.device)  # (N, b)
-        for c, (a, b, _) in enumerate(_lanczos_block(op, V0, k, full)):
-            th, tau = LanczosResult(alphas=a, betas=b, basis=None).ritz()
+        for c, (a, b, _, last) in enumerate(_lanczos_block(op, V0, k, full)):
+            run = LanczosResult(alphas=a, betas=b, basis=None, last_beta=last)
+            th, tau = run.ritz()
             nodes[s + c, : len(th)] = th
             weights[s + c, : len(th)] = tau
+            residuals[s + c, : len(th)] = run.ritz_residuals()
     return SLQResult(
-        nodes=nodes, weights=weights, n=op.n, k=k, dist=dist, reorth=reorth, seed=int(seed)
+        nodes=nodes,
+        weights=weights,
+        n=op.n,
+        k=k,
+        dist=dist,
+        reorth=reorth,
+        seed=int(seed),
+        residuals=residuals,
     )
+
+
+def block_state_bytes() -> int:
+    """The Lanczos state :func:`slq` lets its start vectors take together by default:
+    :data:`BLOCK_STATE_SHARE` of the memory available (:func:`umwelt.memory.available_bytes`),
+    at least :data:`BLOCK_STATE_BYTES` (also when the available memory is unknown)."""
+    from umwelt.memory import available_bytes
+
+    room = available_bytes()
+    return max(BLOCK_STATE_BYTES, int(BLOCK_STATE_SHARE * room) if room else 0)
 
 
 # -- summary statistics --------------------------------------------------------------------------
