@@ -62,7 +62,7 @@ __all__ = [
 #: the figures of a simulate run (``figures/<name>.png``)
 SIMULATE_FIGURES = ("learning_curves", "gates", "order_parameter")
 #: the figures of a Hessian analysis (``figures/<analysis dir>_<name>.png``)
-HESSIAN_FIGURES = ("entries", "means", "spectrum")
+HESSIAN_FIGURES = ("entries", "followed", "means", "spectrum")
 HESSIAN_SUBDIRS = HESSIAN_DIRS  # the net's analysis, and a simulate run's ReLU twin's
 
 #: the figures of a train run (``figures/<name>.png``)
@@ -325,6 +325,25 @@ def train_figures(run: Run) -> list[Path]:
 # -- the Hessian through training (umwelt hessian): figs. 6a–c, 7a–c, 8a ---------------------------
 
 
+FOLLOWED = 3  # entries followed through training in fig. 6a
+
+
+def _followed(eps: list[dict]) -> dict[str, list[np.ndarray]]:
+    """Fig. 6a's entries: the first :data:`FOLLOWED` live at every epoch when the epochs share
+    their entries (``{label: [normalized samples per epoch]}``; empty otherwise)."""
+    rows, cols = eps[0]["entry_rows"], eps[0]["entry_cols"]
+    if any(not np.array_equal(d["entry_rows"], rows) for d in eps):
+        return {}
+    if any(not np.array_equal(d["entry_cols"], cols) for d in eps):
+        return {}
+    live = np.logical_and.reduce([d["entry_live"] for d in eps])
+    out = {}
+    for i in np.nonzero(live)[0][:FOLLOWED]:
+        label = f"entry ({int(rows[i])}, {int(cols[i])})"
+        out[label] = [d["entry_samples"][:, i] / d["entry_std"][i] for d in eps]
+    return out
+
+
 def hessian_figures(run: Run | Path | str, subdir: str = "hessian") -> list[Path]:
     """Write ``figures/<subdir>_{entries,means,spectrum}.png`` from ``RUN/<subdir>/``.
 
@@ -336,7 +355,12 @@ def hessian_figures(run: Run | Path | str, subdir: str = "hessian") -> list[Path
     and asymmetry with standard errors). Nothing when the run has no Hessian analysis; the
     entry figures only when entries were sampled.
     """
-    from umwelt.plotting import plot_hessian_entries, plot_hessian_means, plot_hessian_spectrum
+    from umwelt.plotting import (
+        plot_followed_entries,
+        plot_hessian_entries,
+        plot_hessian_means,
+        plot_hessian_spectrum,
+    )
 
     run = run if isinstance(run, Run) else Run.open(run)
     run_dir = run.path
@@ -390,29 +414,46 @@ def hessian_figures(run: Run | Path | str, subdir: str = "hessian") -> list[Path
         if len(with_entries) > 1:
             corr[f"correlations, epoch {int(last['epoch'])}"] = last["corr_sub"]
         K = int(with_entries[-1]["entry_live"].size)
+        uni = "uniform entries" if last["row"].get("corr_entries") == "uniform" else "its columns"
+        followed = _followed(with_entries)
+        if followed:
+            figs["followed"] = plot_followed_entries(
+                e_ep,
+                followed,
+                np.stack([d["normalized_hist"] for d in with_entries]),
+                first["normalized_edges"],
+                title="the same Hessian entries through training (fig. 6a; bootstrap over the "
+                f"examples, B = {s.get('bootstrap')})\n{head}",
+            )[0]
         figs["entries"] = plot_hessian_entries(
             first["normalized_edges"],
             np.stack([d["normalized_hist"] for d in with_entries]),
             e_ep,
             corr,
-            title=f"sampled Hessian entries (K = {K:,}, bootstrap B = {s.get('bootstrap')})"
-            f"\n{head}",
+            title=f"sampled Hessian entries (K = {K:,}, bootstrap B = {s.get('bootstrap')}; "
+            f"correlations of {uni})\n{head}",
         )[0]
         e_rows = [d["row"] for d in with_entries]
 
         def ecol(key: str) -> np.ndarray:
             return np.array([np.nan if r.get(key) is None else r[key] for r in e_rows], float)
 
+        def band(key: str):
+            if not any(f"{key}_lo" in r for r in e_rows):
+                return ecol(key)
+            return ecol(key), ecol(f"{key}_lo"), ecol(f"{key}_hi")
+
         figs["means"] = plot_hessian_means(
             first["ratio_edges"],
             np.stack([d["ratio_hist"] for d in with_entries]),
             e_ep,
             {
-                "÷ bootstrap std of the mean": ecol("frac_means_below_015"),
-                "÷ spread of the per-example terms": ecol("frac_means_below_015_per_example"),
+                "÷ bootstrap std of the mean": band("frac_means_below_015"),
+                "÷ spread of the per-example terms": band("frac_means_below_015_per_example"),
             },
             {
-                "coupling set: log n̄_corr / log N": ecol("coupling_exponent"),
+                "coupling set among all entries: log count / log N": band("coupling_set_exponent"),
+                "among the sampled: log n̄_corr / log N": ecol("coupling_exponent"),
                 "significant skewness: log # / log N": ecol("skew_exponent"),
                 "significant kurtosis: log # / log N": ecol("kurt_exponent"),
             },

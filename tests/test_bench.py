@@ -32,14 +32,14 @@ def test_quick_observation_times_its_parts_and_counts_its_products():
     inside = sum(parts[k] for k in ("density", "checks", "entries"))
     assert inside == pytest.approx(r["analysis_wall_s"], rel=0.05, abs=0.02)
     # the products each part makes: k × n_v for the density, k steps for the extremes when
-    # the SLQ's Ritz values have not converged (4 steps: they have not), one per entry column;
-    # none outside the stages that make them
+    # the SLQ's Ritz values have not converged (4 steps: they have not); none outside the
+    # stages that make them
     s = r["settings"]
     hvps = r["hvps"]
     assert r["row"]["extremes_from"] == "slq+lanczos"
     assert hvps["extremes"] == s["extreme_steps"] == QUICK_SETTINGS["extreme_steps"]
     assert hvps["slq"] == s["lanczos_steps"] * s["start_vectors"] == 8
-    assert hvps["entries"] == s["entry_columns"] == QUICK_SETTINGS["entry_columns"]
+    assert hvps["entries"] == 0  # the pairs a circuit joins are known without a product
     assert hvps["checks"] > s["hinge_coords"]  # the diagonal entries, then the trace test
     assert hvps["operator"] == hvps["density"] == hvps["roundoff"] == 0
     assert r["n_hvp"] == sum(hvps.values()) > 0

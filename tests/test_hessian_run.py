@@ -126,7 +126,7 @@ def test_simulate_run_files_keys_and_sane_values(sim_run):
     assert stored["kind"] == "simulate" and stored["temperature"] == 0.1
     assert stored["settings"]["examples"] == 40 and stored["grid_scale"] == "symlog"
     N = 5 * 6 + 6 * 5 + 5
-    grids, ids = [], []
+    grids, ids, pairs = [], [], []
     for r in rows:
         assert ROW_KEYS <= set(r)
         assert r["n_params"] == N and r["n_examples"] == 40 and r["lanczos_steps"] == N
@@ -149,8 +149,18 @@ def test_simulate_run_files_keys_and_sane_values(sim_run):
             assert json.loads(str(z["row"]))["epoch"] == r["epoch"]
             live = z["entry_live"]
             assert live.sum() == r["n_live"] > 0
-            assert np.all(live)  # only non-zero entries are sampled
-            assert z["corr_sub"].shape[0] == min(100, r["n_live"])
+            # pairs some circuit joins, the same at every epoch (entries of dead units: not live)
+            assert r["entry_rule"] == "circuit" and live.mean() > 0.5
+            pairs.append((z["entry_rows"], z["entry_cols"], z["entry_uniform"]))
+            u = z["entry_uniform"]
+            assert r["corr_entries"] == "uniform" and u.any()
+            assert z["corr_sub"].shape[0] == min(100, int((u & live).sum()))
+            assert r["frac_means_below_015_lo"] <= r["frac_means_below_015"]
+            assert r["frac_means_below_015"] <= r["frac_means_below_015_hi"]
+    for a, b in zip(pairs[0], pairs[1], strict=True):
+        np.testing.assert_array_equal(a, b)
+    stored = json.loads((d / "hessian" / "config.json").read_text())["entry_pairs"]
+    np.testing.assert_array_equal(stored["rows"], pairs[0][0])
     np.testing.assert_array_equal(grids[0], grids[1])  # one grid for every epoch
     np.testing.assert_array_equal(grids[0], -grids[0][::-1])
     np.testing.assert_array_equal(ids[0], ids[1])  # the same subset at every epoch
@@ -208,7 +218,12 @@ def test_hessian_at_during_training_equals_umwelt_hessian_afterwards(train_run):
 
 def test_plot_draws_the_hessian_figures(train_run):
     written = {p.name for p in make_figures(train_run)}
-    for name in ("hessian_entries.png", "hessian_means.png", "hessian_spectrum.png"):
+    for name in (
+        "hessian_entries.png",
+        "hessian_followed.png",
+        "hessian_means.png",
+        "hessian_spectrum.png",
+    ):
         assert name in written
         img = imread(train_run / "figures" / name)
         assert img.shape[0] > 300 and img.shape[1] > 600 and img.std() > 0.05, name

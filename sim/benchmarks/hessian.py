@@ -64,6 +64,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from umwelt.nn import build_mlp
@@ -345,7 +346,8 @@ def run(
 
 
 #: the full benchmark's *before*: the analysis as it was before issue 13 (float64 products,
-#: the extremes by a separate Lanczos pass) with fewer products of each kind, its time scaled to
+#: the extremes by a separate Lanczos pass, per-example entries by torch.func) with fewer
+#: products of each kind, its time scaled to
 #: the default counts (each float64 product on 2,000 images costs seconds on a CPU)
 BEFORE_SETTINGS = {"dtype": "float64", "extremes": "lanczos"}
 REDUCED_SETTINGS = {
@@ -367,7 +369,9 @@ def _observation_estimate(quick: bool, device: str) -> dict:
     at the defaults, measured. Quick: one quick observation."""
     if quick:
         return observation(True, device=device)
-    r = observation(False, device=device, settings=BEFORE_SETTINGS | REDUCED_SETTINGS)
+    r = observation(
+        False, device=device, settings=BEFORE_SETTINGS | REDUCED_SETTINGS, vmap_entries=True
+    )
     from sim.hessian import HessianConfig
 
     d, got = HessianConfig(), r["settings"]
@@ -438,13 +442,15 @@ PARTS = (
 class _Clock:
     """Timestamps of one observation: each product on the operator, and each stage report.
 
-    :meth:`watch` shadows the operator's ``matvec``, ``matmat`` and ``per_example_hvp`` on the
-    instance, so the analysis runs on the same object. :meth:`stage` is the analysis's progress
-    callback, called after the products it counts: a stage's first product is the first one
-    that ends before a report of it and after every report of another stage.
+    :meth:`watch` shadows the operator's ``matvec``, ``matmat`` and ``per_example_entries``
+    on the instance (``vmap_twin``: the latter taken by that operator instead, ``torch.func``'s
+    as before issue 13), so the analysis runs on the same object. :meth:`stage` is the
+    analysis's progress callback, called after the products it counts: a stage's first product
+    is the first one that ends before a report of it and after every report of another stage.
     """
 
-    def __init__(self, echo: bool):
+    def __init__(self, echo: bool, vmap_twin: Callable[[], ModelHessian] | None = None):
+        self.vmap_twin = vmap_twin  # the operator whose per-example entries are timed instead
         self.t0 = time.perf_counter()
         self.products: list[tuple[float, float, int, bool]] = []  # (start, end, vectors, full)
         self.stages: list[tuple[float, str]] = []
@@ -463,20 +469,18 @@ class _Clock:
 
         op.matvec = timed(op.matvec, lambda v: 1)
         op.matmat = timed(op.matmat, lambda V: V.shape[1])
-        per_example = op.per_example_hvp
+        entries = op.per_example_entries
 
-        def per_example_hvp(V, **kw):
-            it = per_example(V, **kw)
-            while True:
-                t = time.perf_counter()
-                try:
-                    sl, P = next(it)  # (B, k, N)
-                except StopIteration:
-                    return
-                self.products.append((t, time.perf_counter(), P.shape[0] * P.shape[1], False))
-                yield sl, P
+        def per_example_entries(rows, cols, **kw):
+            t = time.perf_counter()
+            # vmap_entries: the per-example products as before issue 13, by torch.func
+            source = entries if self.vmap_twin is None else self.vmap_twin().per_example_entries
+            out = source(rows, cols, **kw)
+            n = out.shape[0] * len(np.unique(np.asarray(cols)))
+            self.products.append((t, time.perf_counter(), n, False))
+            return out
 
-        op.per_example_hvp = per_example_hvp
+        op.per_example_entries = per_example_entries
 
     def stage(self, name: str, done: int = 0, total: int = 0, info: str = "") -> None:
         self.stages.append((time.perf_counter(), name))
@@ -552,6 +556,7 @@ def observation(
     settings: dict | None = None,
     data: str | Path = CIFAR10_JPEG,
     device: str = "cpu",
+    vmap_entries: bool = False,
 ) -> dict:
     """Time one full Hessian observation — one epoch of ``umwelt hessian`` — part by part.
 
@@ -570,6 +575,8 @@ def observation(
             ``umwelt hessian``'s defaults; quick: :data:`QUICK_SETTINGS`).
         data: the CIFAR-10 JPEG archive; Gaussian images of the same shape when it is absent.
         device: ``"cpu"`` or ``"cuda"``.
+        vmap_entries: the per-example entries by ``torch.func`` (``vmap``), as before the
+            gated per-example passes.
 
     Returns:
         ``{"parts_s": {part: s}, "total_s", "analysis_wall_s" (sim.hessian's own clock of the
@@ -606,7 +613,24 @@ def observation(
         + (f"; settings changed: {changes}" if changes else "; umwelt hessian's defaults")
     )
 
-    clock = _Clock(echo=True)
+    twin: list[ModelHessian] = []
+
+    def vmap_twin() -> ModelHessian:  # the same operator, per-example products by torch.func
+        if not twin:
+            twin.append(
+                ModelHessian(
+                    model,
+                    X,
+                    y.to(dtype),
+                    loss=train.loss,
+                    batch_size=cfg.batch_size,
+                    gate_seed=seeds["gates"],
+                    ad="fwd-over-rev",
+                )
+            )
+        return twin[0]
+
+    clock = _Clock(echo=True, vmap_twin=vmap_twin if vmap_entries else None)
     start = time.perf_counter()
 
     def operator(dt: torch.dtype, n: int) -> ModelHessian:

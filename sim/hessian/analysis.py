@@ -129,6 +129,7 @@ def settings_record(cfg: HessianConfig, n: int, dtype: str, steps: dict[str, int
         "extreme_steps": steps["extreme_steps"],
         "entries": steps["entries"],
         "entry_columns": steps["entry_columns"],
+        "corr_entries": cfg.corr_entries,
         "bootstrap": cfg.bootstrap,
         "start_dist": SLQ_DIST,
         "hinge_coords": cfg.hinge_coords,
@@ -228,7 +229,85 @@ def grid_scan(op, cfg: HessianConfig, steps: dict, seeds: dict) -> float:
     return max(abs(lo), abs(hi))
 
 
-def sampled_entries(op, cfg, K: int, n_columns: int | None, seeds, stage: Callable):
+def draw_entries(op, cfg, K: int, n_columns: int | None, seeds, *, loss_name: str, stored=None):
+    """The entries of an epoch: ``(sample, uniform, rule, total)``.
+
+    ``uniform`` marks the entries drawn uniformly among all admissible pairs (the correlation
+    sub-matrix's, figs. 6b,c); ``total`` is the number of pairs the rule admits in the whole
+    Hessian (``"nonzero"``: in the sampled columns only); ``rule`` says how they were drawn:
+
+    * ``"circuit"`` / ``"gauss-newton"`` — the pairs some basis circuit joins (every cross-layer
+      pair for a loss with curvature; :mod:`umwelt.nn.hessian.pairs`), ``K`` in all: with
+      ``corr_entries="uniform"`` min(:data:`CORR_SUBMATRIX`, K/2) uniform ones, the rest in
+      ``entry_columns`` random columns — from the shapes and the seed alone, so the same
+      pairs at every epoch (``stored``: those of the run's ``hessian/config.json``, reused);
+    * ``"uniform"`` — ``entry_columns=None``: ``K`` uniform cross-layer pairs;
+    * ``"nonzero"`` — a model whose weights are not a chain of layers: the non-zero entries of
+      ``entry_columns`` columns at this epoch (:func:`~umwelt.nn.hessian.nonzero_entries`).
+    """
+    from umwelt.nn.hessian import EntrySample, nonzero_entries, sample_entries
+    from umwelt.nn.hessian.pairs import circuit_entries, circuit_layout
+
+    if stored is not None:
+        rows, cols = np.asarray(stored["rows"], np.int64), np.asarray(stored["cols"], np.int64)
+        sample = EntrySample(rows, cols, op.n, int(stored["population"]), False, seeds["entries"])
+        return sample, np.asarray(stored["uniform"], bool), str(stored["rule"]), stored["total"]
+    if n_columns is None:
+        sample = sample_entries(op, K, seed=seeds["entries"])
+        return sample, np.ones(sample.size, bool), "uniform", sample.population
+    curvature = loss_name in ("logistic", "quadratic-hinge")
+    layout = circuit_layout(op.param_shapes, gauss_newton=curvature)
+    if layout is None:
+        sample = nonzero_entries(op, K, n_columns, seed=seeds["entries"])
+        return sample, np.zeros(sample.size, bool), "nonzero", sample.population
+    # K in all: of them min(100, K/2) uniform for the correlation sub-matrix
+    U = min(CORR_SUBMATRIX, K // 2) if cfg.corr_entries == "uniform" else 0
+    (r, c, pop), (ur, uc, total) = circuit_entries(
+        layout, K - U, n_columns, uniform=U, seed=seeds["entries"]
+    )
+    rows, cols = np.concatenate([r, ur]), np.concatenate([c, uc])
+    uniform = np.concatenate([np.zeros(r.size, bool), np.ones(ur.size, bool)])
+    sample = EntrySample(rows, cols, op.n, pop, False, seeds["entries"])
+    return sample, uniform, "gauss-newton" if curvature else "circuit", total
+
+
+def entry_bands(st, ratio_ex, uniform, total: int, samples, seeds) -> dict:
+    """Fig. 7b's bands and fig. 7c's coupling set and joint shape, for the row.
+
+    * ``frac_means_below_015_lo``/``_hi`` and ``..._per_example_lo``/``_hi``: a
+      :data:`BAND_LEVEL` band over the sampled entries
+      (:func:`~umwelt.nn.hessian.fraction_band`);
+    * ``coupling_set_*``: the coupling set scaled to the ``total`` pairs of the whole Hessian
+      (:func:`~umwelt.nn.hessian.coupling_set_from_pairs`), from the uniform entries when there
+      are some (``coupling_set_sample``; column-confined entries share weights and correlate
+      more), with its quasi-Poisson band;
+    * ``mardia_*``: Mardia's multivariate skewness and kurtosis of the entries' bootstrap
+      distribution (:func:`~umwelt.nn.hessian.mardia`).
+    Each is left out (``NaN``) below the entries or resamples it needs.
+    """
+    from umwelt.nn.hessian import coupling_set_from_pairs, fraction_band, mardia
+    from umwelt.nn.hessian.coupling import MIN_ENTRIES, MIN_SAMPLES, pair_significance
+
+    out: dict[str, Any] = {}
+    ratio = st.ratio[st.live]
+    for key, r in (("frac_means_below_015", ratio), ("frac_means_below_015_per_example", ratio_ex)):
+        lo, hi, how = fraction_band(r < st.threshold, level=BAND_LEVEL, seed=seeds["bootstrap"])
+        out |= {f"{key}_lo": lo, f"{key}_hi": hi}
+    out["frac_band"] = how
+    idx, G = pair_significance(st)  # over the live entries
+    use = uniform[idx] if uniform[idx].sum() >= MIN_ENTRIES else np.ones(idx.size, bool)
+    out["coupling_set_sample"] = "uniform" if not use.all() or uniform.all() else "columns"
+    if use.sum() >= MIN_ENTRIES and total >= use.sum():
+        cs = coupling_set_from_pairs(
+            G[np.ix_(use, use)], total, seed=seeds["bootstrap"], n=st.n, level=BAND_LEVEL
+        )
+        out |= cs.row()
+    if samples.shape[0] >= MIN_SAMPLES and st.live.sum() >= 2:
+        out |= mardia(samples[:, st.live], seed=seeds["corr"]).row()
+    return out
+
+
+def sampled_entries(op, cfg, K: int, n_columns: int | None, seeds, stage: Callable, **draw):
     """Sampled entries, their bootstrap over all examples (reduced over ranks), statistics."""
     from umwelt.nn.hessian import (
         correlation_submatrix,
@@ -236,14 +315,9 @@ def sampled_entries(op, cfg, K: int, n_columns: int | None, seeds, stage: Callab
         entry_statistics,
         entry_summary,
         example_bootstrap,
-        nonzero_entries,
-        sample_entries,
     )
 
-    if n_columns is None:
-        sample = sample_entries(op, K, seed=seeds["entries"])
-    else:
-        sample = nonzero_entries(op, K, n_columns, seed=seeds["entries"])
+    sample, uniform, rule, total = draw_entries(op, cfg, K, n_columns, seeds, **draw)
     if sample.size == 0:  # no non-zero entry (e.g. a converged hinge net: H = 0)
         return {"frac_means_below_015": math.nan, "coupling_exponent": math.nan, "n_entries": 0}, {}
     err: NonFiniteError | None = None
@@ -276,13 +350,25 @@ def sampled_entries(op, cfg, K: int, n_columns: int | None, seeds, stage: Callab
     summary["frac_means_below_015_per_example"] = (
         float((ratio_ex < st.threshold).mean()) if ratio_ex.size else math.nan
     )
-    sub_idx, sub = correlation_submatrix(st, CORR_SUBMATRIX, seed=seeds["corr"])
+    summary["entry_rule"] = rule
+    summary |= entry_bands(st, ratio_ex, uniform, total, samples, seeds)
+    if uniform.any() and not uniform.all():  # the uniform ones' block (figs. 6b,c)
+        sub_idx = np.nonzero(uniform & st.live)[0][:CORR_SUBMATRIX]
+        sub = st.corr[np.ix_(sub_idx, sub_idx)]
+        summary["corr_entries"] = "uniform"
+    else:
+        sub_idx, sub = correlation_submatrix(st, CORR_SUBMATRIX, seed=seeds["corr"])
+        summary["corr_entries"] = "uniform" if uniform.all() else "columns"
     live = st.live
     norm = np.clip(st.normalized[:, live], ENTRY_EDGES[0], ENTRY_EDGES[-1])
     signed = np.where(live, st.value / np.where(live, st.std, 1.0), np.nan)
     arrays = {
         "entry_rows": sample.rows,
         "entry_cols": sample.cols,
+        "entry_uniform": uniform,
+        "entry_population": sample.population,
+        "entry_total": total,
+        "entry_rule": rule,
         "entry_value": st.value,
         "entry_std": st.std,
         "entry_mean_over_std": signed,
@@ -305,11 +391,14 @@ def sampled_entries(op, cfg, K: int, n_columns: int | None, seeds, stage: Callab
     return summary, arrays
 
 
-def analyse_epoch(op, cfg, *, grid, c, steps, seeds, stage, loss_name, spectrum_of=None):
+def analyse_epoch(
+    op, cfg, *, grid, c, steps, seeds, stage, loss_name, spectrum_of=None, pairs=None
+):
     """Everything of one epoch: ``(row, arrays)``.
 
     ``spectrum_of``: the epoch's :func:`spectrum` ``(res, extremes)`` when it was taken
-    already (it fixes the grid of a first epoch); else taken here.
+    already (it fixes the grid of a first epoch); else taken here. ``pairs``: the entries of
+    the run's ``hessian/config.json`` (:func:`draw_entries`; ``None``: drawn here).
     """
     from umwelt.nn.hessian import (
         CountedOperator,
@@ -430,7 +519,9 @@ def analyse_epoch(op, cfg, *, grid, c, steps, seeds, stage, loss_name, spectrum_
     }
     K = steps["entries"]
     if K:
-        es, entry_arrays = sampled_entries(op, cfg, K, steps["entry_columns"], seeds, stage)
+        es, entry_arrays = sampled_entries(
+            op, cfg, K, steps["entry_columns"], seeds, stage, loss_name=loss_name, stored=pairs
+        )
         row |= es
         arrays |= entry_arrays
     else:
@@ -595,6 +686,7 @@ def _analyse(cfg: HessianConfig, *, world, device: str, progress: Progress | Non
         points = int(stored["grid_points"])
     else:
         bound, points = cfg.grid_bound, cfg.grid_points
+    pairs = None if stored is None else stored.get("entry_pairs")
 
     # -- pass 1, only when several epochs share a grid that is not fixed yet: the largest |λ|
     # of every epoch (a short scan; the separate extremes with extremes="lanczos"/"eigsh")
@@ -642,7 +734,10 @@ def _analyse(cfg: HessianConfig, *, world, device: str, progress: Progress | Non
                 stage=stage,
                 loss_name=run.loss,
                 spectrum_of=taken,
+                pairs=pairs,
             )
+            if pairs is None and arrays.get("entry_rule") in FIXED_RULES:
+                pairs = entry_pairs(arrays)  # the same entries at every later epoch
             if dtype == torch.float32:
                 row |= roundoff_row(
                     [
@@ -688,6 +783,8 @@ def _analyse(cfg: HessianConfig, *, world, device: str, progress: Progress | Non
                     "band_level": BAND_LEVEL,
                     "seeds": seeds,
                 }
+                if pairs is not None:
+                    record["entry_pairs"] = pairs
                 store.write_config(out, record)
                 configured = True
             store.write_epoch(out, row, arrays | {"example_ids": ids})
@@ -701,6 +798,22 @@ def _analyse(cfg: HessianConfig, *, world, device: str, progress: Progress | Non
             f"epoch {e}: {err}; stopped there (epochs analysed before it: {kept}, in {str(out)!r})"
         )
     return rows
+
+
+#: the entry rules whose pairs depend on the shapes and seed alone (kept for the whole run)
+FIXED_RULES = ("circuit", "gauss-newton", "uniform")
+
+
+def entry_pairs(arrays: dict) -> dict:
+    """The entries of an epoch as ``hessian/config.json`` keeps them for the run."""
+    return {
+        "rule": str(arrays["entry_rule"]),
+        "rows": arrays["entry_rows"].tolist(),
+        "cols": arrays["entry_cols"].tolist(),
+        "uniform": arrays["entry_uniform"].tolist(),
+        "population": int(arrays["entry_population"]),
+        "total": int(arrays["entry_total"]),
+    }
 
 
 def roundoff_row(ops, row: dict, *, seed: int) -> dict:

@@ -37,6 +37,9 @@ __all__ = [
 ]
 
 EXTREMES: tuple[str, ...] = ("slq", "lanczos", "eigsh")
+#: the entries of the correlation sub-matrix (figs. 6b,c): 100 more drawn uniformly among the
+#: joined pairs, or among the column-confined entries themselves
+CORR_ENTRIES: tuple[str, ...] = ("uniform", "columns")
 DTYPES: tuple[str, ...] = ("auto", "float32", "float64")
 #: dtypes the products cannot take: their round-off (~1e-3 relative) exceeds the statistical
 #: error of every quantity reported (~1e-3 relative for N ~ 10⁵ with 8 start vectors)
@@ -70,6 +73,7 @@ class HessianSettings(JsonConfig):
     extreme_steps: int | None = None  # Lanczos steps of the extremes (None: min(80, N))
     entries: int | None = None  # sampled entries K (None: min(1000, admissible); 0: none)
     entry_columns: int | None = 40  # columns the entries lie in (None: uniform pairs)
+    corr_entries: str = "uniform"  # the 100 × 100 correlations of uniform entries, or "columns"
     bootstrap: int = 200  # bootstrap resamples B of the examples (entries)
     hinge_coords: int = 32  # exact diagonal entries checked (hinge loss)
     grid_bound: float | None = None  # density grid [-b, b] (None: margin × max |λ|)
@@ -86,6 +90,10 @@ class HessianSettings(JsonConfig):
         if self.extremes not in EXTREMES:
             raise ConfigError(
                 f"extremes must be one of {', '.join(EXTREMES)}, got {self.extremes!r}"
+            )
+        if self.corr_entries not in CORR_ENTRIES:
+            raise ConfigError(
+                f"corr entries must be one of {', '.join(CORR_ENTRIES)}, got {self.corr_entries!r}"
             )
         if self.dtype in COARSE_DTYPES:
             raise ConfigError(

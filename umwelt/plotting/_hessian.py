@@ -255,8 +255,9 @@ def plot_hessian_means(
         edges: ``(nb + 1,)`` bin edges of mean/std.
         hists: ``(E, nb)`` counts.
         epochs: ``(E,)``.
-        frac_below: ``(E,)``, or ``{label: (E,)}`` for several normalizations.
-        exponents: ``{label: (E,)}``.
+        frac_below: ``(E,)``, or ``{label: (E,)}`` for several normalizations; a value may be
+            ``(values, lo, hi)``, drawn with its band.
+        exponents: ``{label: (E,)}``, a value also ``(values, lo, hi)``.
 
     Returns:
         ``(fig, [ax_a, ax_b, ax_c])``.
@@ -278,8 +279,11 @@ def plot_hessian_means(
         frac_below = {f"|mean|/std < {threshold:g}": frac_below}
     low = reference if null is None else min(reference, null)
     for i, (label, vals) in enumerate(frac_below.items()):
-        f = np.asarray(vals, dtype=float)
+        f, band = _with_band(vals)
         ax_b.plot(epochs, f, "o-", ms=4, color=f"C{i}", label=label)
+        if band is not None:
+            ax_b.fill_between(epochs, *band, color=f"C{i}", alpha=0.2, lw=0)
+            f = np.concatenate([f, band[0]])
         low = min(low, np.nanmin(f)) if np.isfinite(f).any() else low
     ax_b.axhline(reference, color="0.4", ls="--", lw=0.8, label=f"{reference:.0%}")
     if null is not None:
@@ -288,7 +292,10 @@ def plot_hessian_means(
     ax_b.set_title("(b) concentration of means", fontsize=9)
     ax_b.legend(fontsize=7)
     for i, (label, vals) in enumerate(exponents.items()):
-        ax_c.plot(epochs, np.asarray(vals, dtype=float), "o-", ms=4, color=f"C{i}", label=label)
+        f, band = _with_band(vals)
+        ax_c.plot(epochs, f, "o-", ms=4, color=f"C{i}", label=label)
+        if band is not None:
+            ax_c.fill_between(epochs, *band, color=f"C{i}", alpha=0.2, lw=0)
     ax_c.set(xlabel="epoch", ylabel="exponent of N  (count = N^exponent)")
     ax_c.set_title("(c) coupling set size, skewness, kurtosis", fontsize=9)
     ax_c.legend(fontsize=7)
@@ -297,3 +304,66 @@ def plot_hessian_means(
     if title:
         fig.suptitle(title)
     return fig, [ax_a, ax_b, ax_c]
+
+
+def _with_band(vals) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """``values`` or ``(values, lo, hi)`` as ``(values, (lo, hi) | None)``, float arrays."""
+    if isinstance(vals, tuple) and len(vals) == 3:
+        v, lo, hi = (np.asarray(x, dtype=float) for x in vals)
+        return v, (lo, hi)
+    return np.asarray(vals, dtype=float), None
+
+
+def plot_followed_entries(
+    epochs: Sequence[int],
+    entries: Mapping[str, Sequence[np.ndarray]],
+    pooled: np.ndarray,
+    edges: np.ndarray,
+    *,
+    title: str | None = None,
+):
+    r"""Fig. 6a the paper's way: the same entries followed through training.
+
+    One panel per entry: at each epoch the histogram of its bootstrap samples
+    :math:`H^{(b)}_{jk}/\mathrm{std}_{jk}` (colour: epoch), on log axes (``symlog`` in the
+    value, linear within ±1; log counts); the last panel pools every live entry.
+
+    Args:
+        epochs: ``(E,)``.
+        entries: ``{label: [samples of epoch e, (B,)] * E}``, e.g. three entries.
+        pooled: ``(E, nb)`` counts of the pooled normalized samples on ``edges``.
+        edges: ``(nb + 1,)`` bin edges of the pooled counts.
+
+    Returns:
+        ``(fig, axes)``.
+    """
+    E = len(epochs)
+    n = len(entries) + 1
+    fig, axes = axes_row(None, n, (3.6 * n, 3.6))
+    colors = color_ramp(E)
+    for ax, (label, per_epoch) in zip(axes, entries.items()):
+        reach = max((float(np.nanmax(np.abs(x))) for x in per_epoch if np.size(x)), default=1.0)
+        bins = np.sinh(np.linspace(-np.arcsinh(reach), np.arcsinh(reach), 41))
+        for e, x in enumerate(per_epoch):
+            h, _ = np.histogram(np.asarray(x, float), bins)
+            ax.stairs(np.where(h > 0, h, np.nan), bins, color=colors[e], label=f"epoch {epochs[e]}")
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_yscale("log")
+        ax.set(xlabel="H⁽ᵇ⁾ⱼₖ / std(Hⱼₖ)", ylabel="bootstrap samples")
+        ax.set_title(label, fontsize=9)
+    ax = axes[-1]
+    pooled = np.atleast_2d(np.asarray(pooled, dtype=float))
+    for e in range(pooled.shape[0]):
+        tot = pooled[e].sum()
+        if tot > 0:
+            ax.stairs(np.where(pooled[e] > 0, pooled[e] / tot, np.nan), edges, color=colors[e])
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_yscale("log")
+    ax.set(xlabel="H⁽ᵇ⁾ⱼₖ / std(Hⱼₖ)", ylabel="share of samples")
+    ax.set_title("every live entry, pooled", fontsize=9)
+    axes[0].legend(fontsize=7, ncols=2 if E > 6 else 1)
+    for a in axes:
+        a.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return fig, axes

@@ -23,6 +23,11 @@ point a saddle) from the frustration phase (nearly positive semi-definite).
   hinge's: those of its Gauss–Newton part), spectral symmetry, the fraction of active hinges;
 * :mod:`~umwelt.nn.hessian.entries` — sampled entries, per-example contributions, bootstrap
   over examples, correlations, significance, coupling exponents (figs. 6–7);
+* :mod:`~umwelt.nn.hessian.coupling` — coupling set sizes scaled to the population of entries,
+  with bands over the sampled entries, and Mardia's multivariate skewness and kurtosis (fig. 7c),
+  the fraction band of fig. 7b;
+* :mod:`~umwelt.nn.hessian.pairs` — which entries a basis circuit joins (from the shapes alone),
+  the samples of them a run follows through training;
 * :mod:`~umwelt.nn.hessian.distributed` — the examples sharded over a process group.
 
 Each module imports only modules listed before it (no import cycle).
@@ -47,6 +52,17 @@ from umwelt.nn.hessian.checks import (
     hessian_diagonal,
     hinge_checks,
     spectrum_symmetry_defect,
+)
+from umwelt.nn.hessian.coupling import (
+    COUPLING_INTERVALS,
+    CouplingSet,
+    MardiaTest,
+    coupling_set,
+    coupling_set_from_pairs,
+    fraction_band,
+    mardia,
+    pair_density_variance,
+    pair_significance,
 )
 from umwelt.nn.hessian.entries import (
     CORRECTIONS,
@@ -86,9 +102,11 @@ __all__ = [
     "DENSE_LIMIT",
     "DIAGONAL_EXACT_LIMIT",
     "DISTRIBUTIONS",
+    "COUPLING_INTERVALS",
     "PER_EXAMPLE_LOSSES",
     "Batch",
     "CountedOperator",
+    "CouplingSet",
     "DensityBand",
     "EntrySample",
     "EntryStatistics",
@@ -96,6 +114,7 @@ __all__ = [
     "HessianOperator",
     "HingeCheckWarning",
     "LanczosResult",
+    "MardiaTest",
     "MatrixOperator",
     "ModelHessian",
     "SLQResult",
@@ -104,6 +123,9 @@ __all__ = [
     "bootstrap_entries",
     "correlation_submatrix",
     "count_exponent",
+    "coupling_set",
+    "coupling_set_from_pairs",
+    "fraction_band",
     "diagonal_entries",
     "eigsh_extremes",
     "entry_contributions",
@@ -117,7 +139,10 @@ __all__ = [
     "hutchinson_trace",
     "lanczos",
     "lanczos_extremes",
+    "mardia",
     "nonzero_entries",
+    "pair_density_variance",
+    "pair_significance",
     "quadrature_resolution",
     "random_vectors",
     "sample_entries",

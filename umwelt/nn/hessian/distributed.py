@@ -23,10 +23,11 @@ floating-point additions.
   vectors are seeded, hence equal on all ranks.
 * **Reduced as well**: :meth:`~DistributedModelHessian.risk`,
   :meth:`~DistributedModelHessian.gradient`. *Not* reduced: :meth:`outputs`,
-  :meth:`per_example_hvp` and :meth:`batches`, which are about this rank's examples
-  (:attr:`~DistributedModelHessian.shard` says which); :meth:`~DistributedModelHessian.all_reduce`
-  sums any per-shard quantity (e.g. ``example_weights @ C`` of sampled entries, or a bootstrap
-  :math:`(m^{(b)}/n)\,C` with the shard's columns of the counts).
+  :meth:`per_example_hvp`, :meth:`per_example_entries` and :meth:`batches`, which are about
+  this rank's examples (:attr:`~DistributedModelHessian.shard` says which);
+  :meth:`~DistributedModelHessian.all_reduce` sums any per-shard quantity (e.g.
+  ``example_weights @ C`` of sampled entries, or a bootstrap :math:`(m^{(b)}/n)\,C` with the
+  shard's columns of the counts).
 * **Failure on one rank.** A product is checked after the reduction, so a NaN on any rank makes
   every rank raise the same :class:`~umwelt.errors.NonFiniteError`. Per-example products are
   local: use :meth:`~DistributedModelHessian.any_failed` to agree before the next collective.

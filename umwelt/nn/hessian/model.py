@@ -96,6 +96,24 @@ class _FwdOverRev:
             out += op._hvp(lambda p, b=b: op.batch_risk(p, b), v)  # (N,)
         return out
 
+    def example_entries(self, op: ModelHessian, E: _EntryColumns) -> torch.Tensor:
+        """Per-example entries by :meth:`ModelHessian.per_example_hvp` of the unit vectors of
+        a chunk of columns at a time (``torch.func.vmap`` over examples and columns), read
+        off: ``(n_examples, K)``."""
+        dev = op.device
+        out = torch.zeros(op.n_examples, len(E.rows), dtype=op.dtype, device=dev)
+        for s, e in E.chunks:
+            U = torch.zeros((op.n, e - s), dtype=op.dtype, device=dev)  # unit vectors e_k
+            U[torch.as_tensor(E.cols[s:e], device=dev), torch.arange(e - s, device=dev)] = 1.0
+            which = E.entries(s, e)
+            slot = torch.as_tensor(E.slot[which] - s, device=dev)
+            row = torch.as_tensor(E.rows[which], device=dev)
+            which = torch.as_tensor(which, device=dev)
+            for sl, P in op.per_example_hvp(U, example_chunk=E.example_chunk):  # (B, c, N)
+                out[sl, which] = P[:, slot, row]
+            E.done(e - s)
+        return out
+
     def matmat(self, op: ModelHessian, V: torch.Tensor) -> torch.Tensor:
         if op.column_chunk == 1 or V.shape[1] == 1:
             return HessianOperator._matmat(op, V)  # column by column, through op._matvec
@@ -126,7 +144,9 @@ class _Gated(_FwdOverRev):
     """``ad="gated"``: the fixed-gate products by hand (:mod:`~umwelt.nn.hessian.gated`, the
     operator's ``_gated``): each batch's primal pass once, then the columns in blocks of
     :meth:`~umwelt.nn.hessian.gated.GatedProducts.columns`, each block one tangent and one
-    adjoint pass. Per-example products, which need ``torch.func``, stay forward-over-reverse."""
+    adjoint pass. Per-example entries (:meth:`example_entries`) take the same passes for the
+    unit vectors of their columns, reading each example's rows off the weight-gradient terms;
+    per-example products of other vectors stay forward-over-reverse."""
 
     def matvec(self, op: ModelHessian, v: torch.Tensor) -> torch.Tensor:
         return self.matmat(op, v[:, None])[:, 0]
@@ -141,6 +161,69 @@ class _Gated(_FwdOverRev):
                 hv = op._gated.product(primal, op._params, op.unflatten(cols))
                 out[:, s : s + cols.shape[0]] += op.flatten(hv).T
         return out
+
+    def example_entries(self, op: ModelHessian, E: _EntryColumns) -> torch.Tensor:
+        """Per-example entries by :meth:`~umwelt.nn.hessian.gated.GatedProducts.example_entries`,
+        batch by batch on its unweighted primal pass (computed once, for every chunk of
+        columns), each chunk of columns (one parameter tensor) in blocks of
+        :meth:`~umwelt.nn.hessian.gated.GatedProducts.columns` unit vectors; the examples in
+        chunks of :meth:`~umwelt.nn.hessian.gated.GatedProducts.chunk_examples` (not
+        ``example_chunk``). ``(n_examples, K)``."""
+        dev = op.device
+        offsets, names = op.param_offsets, op.param_names
+        row_tensor = op.layer_of(E.rows)
+        out = torch.zeros(op.n_examples, len(E.rows), dtype=op.dtype, device=dev)
+        for b in op.batches():
+            primal = op._gated.primal(op._params, b, weighted=False)
+            block = op._gated.columns(primal)
+            for s0, e0 in E.chunks:
+                t = int(op.layer_of(E.cols[s0 : s0 + 1])[0])
+                for s in range(s0, e0, block):
+                    e = min(s + block, e0)
+                    columns = (names[t], torch.as_tensor(E.cols[s:e] - offsets[t], device=dev))
+                    which = E.entries(s, e)
+                    rows, where = {}, {}
+                    for r in np.unique(row_tensor[which]):
+                        w = which[row_tensor[which] == r]
+                        slot = torch.as_tensor(E.slot[w] - s, device=dev)
+                        rows[names[r]] = (slot, torch.as_tensor(E.rows[w] - offsets[r], device=dev))
+                        where[names[r]] = torch.as_tensor(w, device=dev)
+                    vals = op._gated.example_entries(primal, op._params, columns, rows)
+                    for name, w in where.items():
+                        out[b.index, w] = vals[name]
+                E.done(e0 - s0)
+            op._check_product(out[b.index])
+        return out
+
+
+class _EntryColumns:
+    """The entries of :meth:`ModelHessian.per_example_entries` by column: ``rows`` ``(K,)``,
+    the distinct columns ``cols`` (sorted), each entry's column ``slot`` in them, the
+    ``chunks`` ``(start, stop)`` of the columns (at most ``column_chunk``, in one parameter
+    tensor each), and the progress: :meth:`done` counts columns against ``total``."""
+
+    def __init__(self, op, rows, cols, column_chunk, example_chunk, progress, passes):
+        self.rows = rows
+        self.cols, self.slot = np.unique(cols, return_inverse=True)
+        self.example_chunk = example_chunk
+        tensor = op.layer_of(self.cols)
+        starts, first = [], 0  # the chunks' first columns; the first column of their tensor
+        for s in range(len(self.cols)):
+            if s == 0 or tensor[s] != tensor[s - 1]:
+                first = s
+            if (s - first) % column_chunk == 0:
+                starts.append(s)
+        self.chunks = list(zip(starts, [*starts[1:], len(self.cols)][: len(starts)]))
+        self._progress, self._done, self.total = progress, 0, len(self.cols) * passes
+
+    def entries(self, start: int, stop: int) -> np.ndarray:
+        """The entries whose column is one of ``cols[start:stop]``."""
+        return np.nonzero((self.slot >= start) & (self.slot < stop))[0]
+
+    def done(self, columns: int) -> None:
+        self._done += columns
+        if self._progress is not None:
+            self._progress(self._done, self.total)
 
 
 #: the strategy of each ``ad`` mode but ``"auto"``, which chooses one of them
@@ -187,7 +270,8 @@ class ModelHessian(HessianOperator):
             the ``jvp`` :math:`\nabla R \cdot v`), or ``"auto"`` (the default): ``"gated"``
             where it applies and the loss is a named one, else ``"fwd-over-rev"``.
             :attr:`ad` is the mode chosen, :attr:`ad_fallback` why ``"auto"`` did not choose
-            ``"gated"``. :meth:`per_example_hvp` always uses ``torch.func``.
+            ``"gated"``. :meth:`per_example_hvp` always uses ``torch.func``;
+            :meth:`per_example_entries` takes the gated passes with ``ad="gated"``.
         cache_bytes: with ``ad="gated"``, the memory (bytes) the kept primal passes may take,
             batch by batch while they fit (default 1 GiB; 0 keeps none): at float32 on 32×32
             images about 0.55 MB per example for ``vgg12`` at width 1/4 and 2.2 MB at full
@@ -600,6 +684,63 @@ class ModelHessian(HessianOperator):
             P = vmap(one)(b.x, b.y, b.masks)  # (B, k, N)
             self._check_product(P)
             yield b.index, P
+
+    def per_example_entries(
+        self,
+        rows: np.ndarray | Sequence[int],
+        cols: np.ndarray | Sequence[int],
+        *,
+        column_chunk: int = 8,
+        example_chunk: int = 32,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> torch.Tensor:
+        r"""Per-example Hessian entries :math:`c_{ie} = \partial^2 \ell_i / \partial\theta_{j_e}
+        \partial\theta_{k_e}` (unweighted) of this operator's examples.
+
+        :math:`H_{j_e k_e} = \sum_i w_i c_{ie}`. The distinct columns go in chunks of at most
+        ``column_chunk``, each within one parameter tensor. With ``ad="gated"``, batch by
+        batch, the fixed-gate passes of the chunk's unit vectors on the batch's unweighted
+        primal pass, each example's rows read off the weight-gradient terms
+        (:meth:`~umwelt.nn.hessian.gated.GatedProducts.example_entries`; memory as a block
+        product's, and the primal pass kept as the cache allows); otherwise, chunk by chunk,
+        :meth:`per_example_hvp` of the unit vectors, read off (memory ``example_chunk ×
+        column_chunk × N``). The cost grows with the number of distinct columns.
+
+        Args:
+            rows: :math:`j_e`, ``(K,)`` flat parameter indices.
+            cols: :math:`k_e`, ``(K,)``.
+            column_chunk: distinct columns per chunk, at most.
+            example_chunk: examples per vectorized call (``torch.func`` modes only).
+            progress: called as ``progress(done, total)`` after each chunk of columns: the
+                columns done of the distinct columns, with ``ad="gated"`` counted once per
+                batch (the batches go outer there: one primal pass each).
+
+        Returns:
+            ``C``, ``(n_examples, K)`` in the operator's dtype.
+
+        Raises:
+            ShapeError: ``rows`` and ``cols`` not of one length, or an index outside ``[0, N)``.
+            ConfigError: a bad ``column_chunk`` or ``example_chunk``.
+            NonFiniteError: an entry is NaN or inf (as for a product).
+        """
+        j = np.asarray(rows, dtype=np.int64).reshape(-1)
+        k = np.asarray(cols, dtype=np.int64).reshape(-1)
+        if j.shape != k.shape:
+            raise ShapeError(f"rows and cols must have one length, got {j.size} and {k.size}")
+        for name, idx in (("rows", j), ("cols", k)):
+            if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= self.n):
+                raise ShapeError(
+                    f"{name} must lie in [0, {self.n}), got min {int(idx.min())} and "
+                    f"max {int(idx.max())}"
+                )
+        for name, c in (("column_chunk", column_chunk), ("example_chunk", example_chunk)):
+            if isinstance(c, bool) or not isinstance(c, int | np.integer) or c < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {c!r}")
+        passes = len(self._slices) if self.ad == "gated" else 1
+        E = _EntryColumns(self, j, k, int(column_chunk), int(example_chunk), progress, passes)
+        out = self._strategy.example_entries(self, E)  # (n_examples, K)
+        self._check_product(out)
+        return out
 
     # the risk quoted in a non-finite-product message; a subclass whose risk() needs every
     # process overrides both (an error path may run on one process only: no collectives)
