@@ -98,7 +98,15 @@ def sweep(spec: Path | str | None = None, **options: Any):
 
 def circuits(**options: Any) -> dict:
     """``umwelt circuits``: options are :class:`~sim.circuits.CircuitsConfig`'s fields. Returns
-    the result object that ``--json`` prints."""
+    the result object that ``--json`` prints.
+
+    Through training (eq. 20 at a run's checkpointed epochs, with a planted broken symmetry)::
+
+        r = api.circuits(run="runs/mlp", epochs=(0, 10, 20), plant_mean=(0.25, 1.0),
+                         inputs=64, samples=256, out="runs/mlp/eq20")
+        for row in r["moments_planted"]:
+            print(row["epoch"], row["mean"]["f"], row["mean_se"]["f"], row["eq20"]["mean"]["f"])
+    """
     from sim.circuits import CircuitsConfig, run
 
     return run(CircuitsConfig(**options))

@@ -30,6 +30,17 @@ sampled at ``T > 0``) and max-pool selections, it
    the assembly moments at initialization against depth and width
    (``assembly_moments.png``, eq. 20), and ``circuits.json``.
 
+**Through training** (``run``, a run directory of ``umwelt train`` with an MLP, or of
+``umwelt simulate``): instead of all this, the assembly moments of the net at each checkpointed
+epoch (``epochs``, default all) over the inputs — the mean and second moment of ``f``, of every
+gradient entry and of ``samples`` Hessian entries (the same at every epoch), with standard
+errors across the inputs — beside eq. 20's prediction (:mod:`umwelt.circuits.moments`). With
+``plant_mean = (fraction, shift)`` each epoch's net is measured a second time with a planted
+broken weight symmetry: that fraction of each layer's weights (the same, seeded positions at
+every epoch) shifted by ``shift`` times the layer's RMS weight, which makes the :math:`\mu`
+term of eq. 20 non-zero. With ``out``: ``assembly_moments_training.png`` and ``circuits.json``.
+Nothing is written into the run directory.
+
 Inputs: ``x`` (one input given), else for a checkpoint the first examples of its training set
 (when the dataset loads), else standard-normal vectors.
 """
@@ -46,7 +57,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from umwelt._checks import check_int, check_real
+from umwelt._checks import check_fraction, check_int, check_real
 from umwelt.errors import ConfigError, EnumerationLimitError, ShapeError, UmweltError
 from umwelt.gates import check_temperature
 from umwelt.network import LayeredNetwork, parse_widths
@@ -59,6 +70,7 @@ __all__ = [
     "graph_from_json",
     "graph_to_json",
     "load_checkpoint_net",
+    "parse_plant_mean",
     "run",
 ]
 
@@ -102,16 +114,22 @@ class CircuitsConfig:
     checks: int = 64  # Hessian entries checked against autograd
     circuit: int | None = None  # show this circuit of the first input (its index)
     moments: bool = False  # also the assembly moments at initialization (eq. 20)
+    run: Path | None = None  # a run directory: the assembly moments through training instead
+    epochs: tuple[int, ...] | None = None  # with run: the epochs measured (default every one)
+    plant_mean: tuple[float, float] | None = None  # with run: (fraction, shift in layer RMS)
     out: Path | None = None  # write figures and circuits.json here
 
     def validated(self) -> CircuitsConfig:
         """A normalized copy, or :class:`ConfigError` naming the first bad value (values only:
         the checkpoint and graph files are read by :func:`run`)."""
         sources = [
-            n for n in ("widths", "checkpoint", "model", "graph") if getattr(self, n) is not None
+            n
+            for n in ("widths", "checkpoint", "model", "graph", "run")
+            if getattr(self, n) is not None
         ]
         if len(sources) > 1:
             raise ConfigError(f"give one net: --{sources[0]} or --{sources[1]}, not both")
+        run, epochs, plant = self._validated_training()
 
         for name in ("widths", "input_shape"):
             if isinstance(getattr(self, name), str):
@@ -163,7 +181,66 @@ class CircuitsConfig:
             samples=check_int("samples", self.samples, 2),
             max_circuits=check_int("max_circuits", self.max_circuits, 1),
             checks=check_int("checks", self.checks, 0),
+            run=run,
+            epochs=epochs,
+            plant_mean=plant,
         )
+
+    def _validated_training(self) -> tuple[Path | None, tuple[int, ...] | None, tuple | None]:
+        """``(run, epochs, plant_mean)`` checked: the last two only with a run."""
+        run = self.run
+        if run is not None and not isinstance(run, Path):
+            if not isinstance(run, str) or not run:
+                raise ConfigError(f"run must be the path of a run directory, got {run!r}")
+            run = Path(run)
+        for name, flag in (("epochs", "--epochs"), ("plant_mean", "--plant-mean")):
+            if getattr(self, name) is not None and run is None:
+                raise ConfigError(f"{flag} is for --run (the assembly moments through training)")
+        if run is not None and self.moments:
+            raise ConfigError("give --run (moments through training) or --moments, not both")
+        epochs = self.epochs
+        if epochs is not None:
+            if isinstance(epochs, str | bytes) or not isinstance(epochs, tuple | list):
+                raise ConfigError(f"epochs must be a tuple of integers, got {epochs!r}")
+            if not epochs:
+                raise ConfigError("epochs must name at least one epoch, got none")
+            epochs = tuple(sorted({check_int("an epoch", e, 0) for e in epochs}))
+        plant = self.plant_mean
+        if plant is not None:
+            if isinstance(plant, str | bytes) or not (
+                isinstance(plant, tuple | list) and len(plant) == 2
+            ):
+                raise ConfigError(
+                    f"plant_mean must be (fraction, shift), two numbers, got {plant!r}"
+                )
+            fraction = check_fraction("plant fraction", plant[0], closed_above=True)
+            shift = check_real("plant shift", plant[1])
+            if not math.isfinite(shift):
+                raise ConfigError(f"plant shift must be a finite number, got {plant[1]!r}")
+            plant = (fraction, shift)
+        return run, epochs, plant
+
+
+def parse_plant_mean(text: str) -> tuple[float, float]:
+    """``"0.25:1"`` → ``(0.25, 1.0)`` (``--plant-mean FRACTION:SHIFT``); the Config checks the
+    ranges.
+
+    >>> parse_plant_mean("0.25:-1.5")
+    (0.25, -1.5)
+
+    Raises:
+        ConfigError: ``"--plant-mean must be FRACTION:SHIFT, two numbers such as 0.25:1, got
+            '…'"``.
+    """
+    head, sep, tail = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return float(head), float(tail)
+    except ValueError:
+        raise ConfigError(
+            f"--plant-mean must be FRACTION:SHIFT, two numbers such as 0.25:1, got {text!r}"
+        ) from None
 
 
 # -- nets -----------------------------------------------------------------------------------------
@@ -606,6 +683,8 @@ def run(cfg: CircuitsConfig) -> dict:
         from sim.runs.io import check_out_place
 
         check_out_place(Path(cfg.out))  # before the computation, not after it
+    if cfg.run is not None:
+        return _through_training(cfg, t0)
     n = _resolve(cfg)
     X, where = _inputs(cfg, n)
     rng = np.random.default_rng(cfg.seed + 2)
@@ -655,6 +734,127 @@ def run(cfg: CircuitsConfig) -> dict:
 
         write_json(Path(cfg.out) / "circuits.json", out)
     return out
+
+
+# -- through training -----------------------------------------------------------------------------
+
+
+def _open_mlp_run(path: Path, epochs: tuple[int, ...] | None):
+    """``(Run, the epochs to measure)``, or :class:`ConfigError` for a directory that is not a
+    training run of an MLP, one without checkpoints, or epochs it did not checkpoint."""
+    from sim.runs import Run
+
+    run = Run.open(path)
+    if run.kind == "train" and not str(run.config.model).startswith("mlp:"):
+        raise ConfigError(
+            f"--run: the assembly moments through training are for MLPs; the train run "
+            f"{str(run.path)!r} trains {run.config.model}"
+        )
+    found = run.require_checkpoints(purpose=" to measure")
+    missing = [e for e in epochs or () if e not in found]
+    if missing:
+        raise ConfigError(
+            f"epoch{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))} not in the "
+            f"run {str(run.path)!r}: its checkpointed epochs are {', '.join(map(str, found))}"
+        )
+    return run, tuple(epochs or found)
+
+
+def _run_inputs(cfg: CircuitsConfig, run, n0: int) -> tuple[np.ndarray, str]:
+    """``(X (B, n_0), where they come from)``: ``x``, else the run's first training examples
+    (when its dataset loads), else standard-normal vectors."""
+    if cfg.x is not None:
+        x = np.asarray(_load_input(cfg.x) if isinstance(cfg.x, Path) else cfg.x, dtype=np.float64)
+        if x.size != n0:
+            raise ShapeError(
+                f"the input has {x.size} values (shape {x.shape}) but the net takes {n0}"
+            )
+        if not np.all(np.isfinite(x)):
+            raise ConfigError(f"the input {str(cfg.x)!r} holds non-finite values")
+        return x.reshape(1, n0), "given"
+    try:
+        X = np.asarray(run.data().X_train[: cfg.inputs], dtype=np.float64).reshape(-1, n0)
+        return X, f"training set of the run ({run.config.dataset})"
+    except (UmweltError, ValueError, OSError) as e:
+        rng = np.random.default_rng(cfg.seed + 1)
+        return rng.normal(size=(cfg.inputs, n0)), f"standard normal (the run's data: {e})"
+
+
+def _through_training(cfg: CircuitsConfig, t0: float) -> dict:
+    """The assembly moments at the run's epochs (module docstring, *Through training*)."""
+    import torch
+
+    from umwelt.circuits import net_assembly_moments, plant_mean
+
+    run, epochs = _open_mlp_run(cfg.run, cfg.epochs)
+    rows, planted_rows, plant = [], [], None
+    X = where = net = None
+    for e in epochs:
+        kind, net = _to_net(run.model(e, dtype=torch.float64))
+        if kind != "mlp":
+            raise ConfigError(f"--run: the net of {str(run.path)!r} is not an MLP")
+        if X is None:
+            X, where = _run_inputs(cfg, run, net.widths[0])
+        opts = {"temperature": cfg.temperature, "entries": cfg.samples, "seed": cfg.seed}
+        rows.append((e, net_assembly_moments(net, X, **opts)))
+        if cfg.plant_mean is not None:
+            planted, plant = plant_mean(net, *cfg.plant_mean, seed=cfg.seed)
+            planted_rows.append((e, net_assembly_moments(planted, X, planted=plant, **opts)))
+    out: dict[str, Any] = {
+        "mode": "training",
+        "net": {
+            "kind": "mlp",
+            "description": f"MLP {'-'.join(map(str, net.widths))} from {cfg.run}",
+            "run": str(cfg.run),
+            "run_kind": run.kind,
+        },
+        "depth": net.depth,
+        "n_parameters": int(sum(w.size for w in net.weights)),
+        "temperature": cfg.temperature,
+        "seed": cfg.seed,
+        "inputs": int(X.shape[0]),
+        "input_source": where,
+        "entries": rows[0][1].entries,
+        "epochs": list(epochs),
+        "plant_mean": None if plant is None else plant.as_dict(),
+        "moments": [{"epoch": e, **m.as_dict()} for e, m in rows],
+        "moments_planted": [{"epoch": e, **m.as_dict()} for e, m in planted_rows] or None,
+    }
+    if cfg.out is not None:
+        out["figures"] = [str(_training_figure(cfg, out, rows, planted_rows))]
+    out["wall_s"] = time.perf_counter() - t0
+    if cfg.out is not None:
+        from sim.runs import write_json
+
+        write_json(Path(cfg.out) / "circuits.json", out)
+    return out
+
+
+def _training_figure(cfg: CircuitsConfig, out: dict, rows, planted_rows) -> Path:
+    from sim.runs import atomic_write
+    from umwelt.circuits import moments_series
+    from umwelt.plotting import plot_assembly_moments_training
+
+    series = {"as trained": moments_series([m for _, m in rows])}
+    if planted_rows:
+        p = out["plant_mean"]
+        label = f"planted: {p['fraction']:g} of each layer's weights {p['shift']:+g} RMS"
+        series[label] = moments_series([m for _, m in planted_rows])
+    T = f"T = {cfg.temperature:g}" if cfg.temperature else "ReLU gates"
+    fig, _ = plot_assembly_moments_training(
+        [e for e, _ in rows],
+        series,
+        labels={
+            "f": "f (order 0)",
+            "grad": "gradient entries ∂f/∂W (order 1)",
+            "hess": f"{out['entries']} Hessian entries ∂²f/∂W∂W' (order 2)",
+        },
+        title=f"assemblies of {out['net']['description']}, {out['inputs']} inputs, {T}",
+    )
+    return atomic_write(
+        Path(cfg.out) / "assembly_moments_training.png",
+        lambda p: fig.savefig(p, format="png", dpi=120),
+    )
 
 
 def _note(s: dict) -> str:

@@ -744,12 +744,32 @@ def circuits(
     moments: Annotated[
         bool, typer.Option("--moments", help="Also the assembly moments at init (eq. 20).")
     ] = default(_CI, "moments"),
+    run: Annotated[
+        Path | None,
+        typer.Option(
+            help="A run directory of umwelt train (MLP) or simulate: instead, the assembly "
+            "moments at its checkpointed epochs beside eq. 20 (--samples: Hessian entries)."
+        ),
+    ] = None,  # the field's (a literal for a path: ruff B008); tests/test_cli.py checks
+    epochs: Annotated[
+        str | None,
+        typer.Option(help="With --run: epochs, comma-separated (default: every checkpoint)."),
+    ] = default(_CI, "epochs"),
+    plant_mean: Annotated[
+        str | None,
+        typer.Option(
+            metavar="FRACTION:SHIFT",
+            help="With --run: also measure each epoch's net with this fraction of each layer's "
+            "weights (seeded) shifted by SHIFT × the layer's RMS weight, e.g. 0.25:1 (eq. 20's μ).",
+        ),
+    ] = default(_CI, "plant_mean"),
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     out: Annotated[
         Path | None, typer.Option(help="Write the fig. 3b histograms (PNG) and circuits.json.")
     ] = None,  # the field's (a literal for a path: ruff B008); tests/test_cli.py checks
 ) -> None:
     """Basis circuits of a net: verify Σψ = f and its derivatives, measure circuit symmetry."""
+    from sim.circuits import parse_plant_mean
     from sim.circuits import run as run_circuits
 
     try:
@@ -771,12 +791,15 @@ def circuits(
             checks=checks,
             circuit=circuit,
             moments=moments,
+            run=run,
+            epochs=None if epochs is None else parse_epochs(epochs, "epochs", items="integers"),
+            plant_mean=None if plant_mean is None else parse_plant_mean(plant_mean),
             out=out,
         )
         result = run_circuits(cfg)  # validates cfg, once
     except UmweltError as err:
         _fail(err)
-    _emit(result, as_json, "circuits_table")
+    _emit(result, as_json, "circuits_table" if run is None else "circuit_moments_table")
 
 
 _HE = HessianConfig  # the options of `hessian` default to its fields
@@ -833,6 +856,12 @@ def hessian(
         int | None,
         typer.Option(help="Columns the entries lie in (cost: one pass per column; 0: uniform)."),
     ] = default(_HE, "entry_columns"),
+    corr_entries: Annotated[
+        str,
+        typer.Option(
+            help="The 100×100 correlations (figs. 6b,c) of uniform entries or of the columns'."
+        ),
+    ] = default(_HE, "corr_entries"),
     bootstrap: Annotated[
         int, typer.Option(help="Bootstrap resamples of the examples (entries), ≥ 20.")
     ] = default(_HE, "bootstrap"),
@@ -889,6 +918,7 @@ def hessian(
             extreme_steps=extreme_steps,
             entries=entries,
             entry_columns=entry_columns or None,
+            corr_entries=corr_entries,
             bootstrap=bootstrap,
             grid_bound=grid_bound,
             grid_points=grid_points,

@@ -258,6 +258,55 @@ def circuits_table(r: dict) -> None:
         out.print(escape(f"figure: {p}"))
 
 
+__all__ += ["circuit_moments_table"]
+
+
+def circuit_moments_table(r: dict) -> None:
+    """``umwelt circuits --run``: the assembly moments per epoch beside eq. 20's prediction."""
+    out = Console(highlight=False)
+    T = f"T = {r['temperature']:g}" if r["temperature"] else "ReLU gates"
+    out.print(
+        escape(
+            f"{r['net']['description']}: {r['inputs']} inputs ({r['input_source']}), {T}, "
+            f"{r['entries']} Hessian entries"
+        )
+    )
+
+    def num(v: float | None) -> str:
+        return "—" if v is None or v != v else f"{v:.3g}"  # None in JSON, NaN here: undefined
+
+    def pm(m: float | None, se: float | None) -> str:
+        if m is None or m != m:
+            return "—"
+        return f"{m:+.3g}" if se is None or se != se else f"{m:+.3g} ± {se:.2g}"
+
+    tables = [("as trained", r["moments"])]
+    if r.get("moments_planted"):
+        p = r["plant_mean"]
+        tables.append(
+            (
+                f"planted: {p['fraction']:g} of each layer's weights + {p['shift']:g} RMS "
+                f"(broken weights per layer {p['broken_weights']})",
+                r["moments_planted"],
+            )
+        )
+    for title, rows in tables:
+        t = Table(title=escape(f"{title}: mean ± SE over inputs (below it, eq. 20's)"))
+        for col in ("epoch", "f", "E[f²]", "∂f/∂W", "∂²f/∂W∂W'"):
+            t.add_column(escape(col), justify="right")
+        for row in rows:
+            m, se, q, e = row["mean"], row["mean_se"], row["second"], row["eq20"]
+            t.add_row(
+                str(row["epoch"]),
+                *(f"{pm(m[k], se[k])}\n[dim]{num(e['mean'][k])}[/dim]" for k in ("f",)),
+                f"{num(q['f'])}\n[dim]{num(e['second']['f'])}[/dim]",
+                *(f"{pm(m[k], se[k])}\n[dim]{num(e['mean'][k])}[/dim]" for k in ("grad", "hess")),
+            )
+        out.print(t)
+    for p in r.get("figures", []):
+        out.print(escape(f"figure: {p}"))
+
+
 # -- umwelt hessian --------------------------------------------------------------------------------
 
 __all__ += ["hessian_progress", "hessian_table"]

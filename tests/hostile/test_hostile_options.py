@@ -436,6 +436,45 @@ CASES += _cases("circuits", CIRCUITS, [
     ("graph-bad-edge", ["--graph", "{graph_bad_edge}"], "edge 0 must be [u, v, weight]"),
     ("graph-bad-weight", ["--graph", "{graph_bad_weight}"], "heavy"),
 ])  # fmt: skip
+# the assembly moments through training: --run, --epochs, --plant-mean
+CASES += _cases("circuits", [*CIRCUITS, "--run", "{train}"], [
+    ("run-epoch-absent", ["--epochs", "0,7"], "epoch 7 not in the run"),
+    ("run-epochs-text", ["--epochs", "last"],
+     "epochs must be comma-separated integers, got 'last'"),
+    ("run-epochs-double-comma", ["--epochs", "0,,1"], "got '0,,1'"),
+    ("run-epochs-negative", ["--epochs", "-1"], "an epoch must be an integer ≥ 0, got -1"),
+    ("run-epochs-empty", ["--epochs", ""], "epochs must name at least one epoch"),
+    ("run-plant-fraction-above-1", ["--plant-mean", "1.5:1"],
+     "plant fraction must be in [0, 1], got 1.5"),
+    ("run-plant-fraction-negative", ["--plant-mean", "-0.1:1"],
+     "plant fraction must be in [0, 1], got -0.1"),
+    ("run-plant-fraction-nan", ["--plant-mean", "nan:1"], "plant fraction must be in [0, 1]"),
+    ("run-plant-shift-text", ["--plant-mean", "0.25:up"],
+     "--plant-mean must be FRACTION:SHIFT, two numbers such as 0.25:1, got '0.25:up'"),
+    ("run-plant-no-colon", ["--plant-mean", "0.25"], "got '0.25'"),
+    ("run-plant-empty", ["--plant-mean", ""], "got ''"),
+    ("run-plant-three-parts", ["--plant-mean", "0.25:1:2"], "got '0.25:1:2'"),
+    ("run-plant-shift-nan", ["--plant-mean", "0.25:nan"],
+     "plant shift must be a finite number, got nan"),
+    ("run-plant-shift-inf", ["--plant-mean", "0.25:inf"], "got inf"),
+    ("run-and-widths", ["--widths", "3,2,1"], "give one net: --widths or --run, not both"),
+    ("run-and-moments", ["--moments"], "give --run (moments through training) or --moments"),
+    ("run-inputs-huge", ["--inputs", HUGE], "needs about"),
+    ("run-samples-huge", ["--samples", HUGE], "needs about"),
+    ("run-x-wrong-size", ["--x", "1,2"], "the input has 2 values"),
+])  # fmt: skip
+CASES += _cases("circuits", CIRCUITS, [
+    ("run-missing", ["--run", "{missing}"], "no run directory"),
+    ("run-a-file", ["--run", "{file}"], "afile' is a file, not a run directory"),
+    ("run-an-empty-dir", ["--run", "{empty}"], "is not a run directory of umwelt train"),
+    ("run-not-a-run", ["--run", "{junk}"], "junk' is not a run directory of umwelt train"),
+    ("run-name-too-long", ["--run", "{long}"], "File name too long"),
+    ("run-a-broken-link", ["--run", "{broken_link}"], "no run directory"),
+    ("epochs-without-run", ["--widths", "3,2,1", "--epochs", "0"],
+     "--epochs is for --run (the assembly moments through training)"),
+    ("plant-mean-without-run", ["--widths", "3,2,1", "--plant-mean", "0.25:1"],
+     "--plant-mean is for --run"),
+])  # fmt: skip
 
 # -- umwelt hessian -------------------------------------------------------------------------------
 
@@ -487,6 +526,8 @@ CASES += _cases("hessian", HESSIAN, [
     ("dtype-unknown", ["--dtype", "float8"],
      "dtype must be one of auto, float32, float64, got 'float8'"),
     ("dtype-coarse", ["--dtype", "float16"], "dtype float16 is too coarse"),
+    ("corr-entries-unknown", ["--corr-entries", "random"],
+     "corr entries must be one of uniform, columns, got 'random'"),
     ("option-unknown", ["--steps", "3"], "No such option: --steps"),
 ])  # fmt: skip
 CASES += _cases("hessian", HESSIAN_TRAIN, [

@@ -29,6 +29,8 @@ The modules, one concept each:
 * :mod:`~umwelt.circuits.symmetry`: sampled :math:`\Psi`, :math:`\Omega^{(l)}`,
   :math:`\Omega^{(l,l')}` and their symmetry statistics (eq. 14, fig. 3b), with a valid test
   of :math:`\psi` against :math:`-\psi`; moments of the assemblies at initialization (eq. 20);
+* :mod:`~umwelt.circuits.moments`: the assembly moments of one net (an epoch of a run) over
+  inputs, a planted broken weight symmetry, and eq. 20's prediction with its :math:`\mu` term;
 * :mod:`~umwelt.circuits.conv`: circuits of convolutional nets through (channel, position)
   units, counted by dynamic programming, numbered, sampled uniformly, summed.
 
@@ -62,6 +64,14 @@ from umwelt.circuits.graph import (
     reference_circuits,
 )
 from umwelt.circuits.index import INT64_COUNT_LIMIT, PathIndex
+from umwelt.circuits.moments import (
+    ASSEMBLY_ORDERS,
+    NetMoments,
+    PlantedMean,
+    moments_series,
+    net_assembly_moments,
+    plant_mean,
+)
 from umwelt.circuits.perturbations import (
     circuit_derivative,
     first_order,
@@ -133,6 +143,13 @@ __all__ = [
     "sample_layers",
     "sample_perturbations",
     "symmetry_stats",
+    # issue 14 item 6: assembly moments of one net, a planted broken symmetry (eq. 20)
+    "ASSEMBLY_ORDERS",
+    "NetMoments",
+    "PlantedMean",
+    "moments_series",
+    "net_assembly_moments",
+    "plant_mean",
     # item 6: circuits of convolutional nets
     "MAX_CONV_EDGES",
     "MAX_ENUMERATED_CONV_CIRCUITS",

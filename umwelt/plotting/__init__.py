@@ -23,12 +23,14 @@ The figure families, one private module each (figures of THEORY.md §4 unless sa
 
 - :func:`plot_circuit_histograms`: circuit values against their mirror image (fig. 3b).
 - :func:`plot_assembly_moments`: assemblies' mean and second moment against depth (eq. 20).
+- :func:`plot_assembly_moments_training`: the same against epoch, with eq. 20's prediction.
 
 **The Hessian through training** (:mod:`~umwelt.plotting._hessian`; ``umwelt hessian``)
 
 - :func:`plot_hessian_spectrum`: eigenvalue densities over epochs, symmetric-log (fig. 8a).
 - :func:`plot_hessian_entries`: normalized entries and their correlations (figs. 6a–c).
 - :func:`plot_hessian_means`: concentration of the means, coupling exponents (figs. 7a–c).
+- :func:`plot_followed_entries`: the same entries followed through training (fig. 6a).
 
 **A sweep** (:mod:`~umwelt.plotting._sweep`; ``umwelt sweep``, ``umwelt plot DIR``; §5)
 
@@ -39,7 +41,11 @@ The figure families, one private module each (figures of THEORY.md §4 unless sa
 """
 
 from umwelt.plotting._circuits import plot_assembly_moments as plot_assembly_moments
+from umwelt.plotting._circuits import (
+    plot_assembly_moments_training as plot_assembly_moments_training,
+)
 from umwelt.plotting._circuits import plot_circuit_histograms as plot_circuit_histograms
+from umwelt.plotting._hessian import plot_followed_entries as plot_followed_entries
 from umwelt.plotting._hessian import plot_hessian_entries as plot_hessian_entries
 from umwelt.plotting._hessian import plot_hessian_means as plot_hessian_means
 from umwelt.plotting._hessian import plot_hessian_spectrum as plot_hessian_spectrum

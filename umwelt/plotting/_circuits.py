@@ -1,6 +1,6 @@
 r"""Figures of basis circuits: the sampled circuit values' symmetry about 0 (the paper's fig. 3b,
-eq. 14) and the assemblies' moments against depth at initialization (eq. 20); see
-:mod:`umwelt.circuits`.
+eq. 14) and the assemblies' moments against depth at initialization and against epoch through
+training (eq. 20); see :mod:`umwelt.circuits`.
 """
 
 from __future__ import annotations
@@ -162,6 +162,77 @@ def plot_assembly_moments(
             a.grid(alpha=0.3, which="both")
             a.set_xticks(d)
     axes[0, 0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return fig, axes
+
+
+def plot_assembly_moments_training(
+    epochs: Sequence[int],
+    series: Mapping[str, Mapping[str, Mapping[str, np.ndarray]]],
+    *,
+    labels: Mapping[str, str] | None = None,
+    title: str | None = None,
+):
+    r"""Mean and second moment of the assemblies against epoch, beside eq. 20's prediction.
+
+    One colour per series (e.g. the trained net and the same net with a planted broken
+    symmetry). Top row: the mean over inputs divided by the RMS, :math:`\mathbb E[a] /
+    \sqrt{\mathbb E[a^2]}`, with a band of ±2 standard errors, and the predicted mean (the
+    :math:`\mu` term) divided by the same RMS, dashed. Bottom row: the second moment
+    :math:`\mathbb E[a^2]` (log scale) with ±2 standard errors and its prediction dashed, where
+    there is one (finite). One legend, under the panels.
+
+    Args:
+        epochs: ``(E,)``.
+        series: ``{label: {field: {order: (E,)}}}`` with fields ``mean``, ``mean_se``,
+            ``second``, ``second_se``, ``predicted_mean``, ``predicted_second`` (NaN: not
+            defined), as :func:`umwelt.circuits.moments_series` returns them.
+        labels: ``{order: axis title}``.
+        title: figure title.
+
+    Returns:
+        ``(fig, axes)`` with ``axes`` a ``(2, K)`` array, one column per order.
+    """
+    from matplotlib.lines import Line2D
+
+    first = next(iter(series.values()))
+    keys = list(first["mean"])
+    K = len(keys)
+    fig = Figure(figsize=(4.4 * K, 6.8), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(2, K, squeeze=False))
+    e = np.asarray(epochs, dtype=float)
+    for k, key in enumerate(keys):
+        top, bot = axes[0, k], axes[1, k]
+        for j, s in enumerate(series.values()):
+            color = f"C{j}"
+            m, ms = np.asarray(s["mean"][key], float), np.asarray(s["mean_se"][key], float)
+            q, qs = np.asarray(s["second"][key], float), np.asarray(s["second_se"][key], float)
+            pm = np.asarray(s["predicted_mean"][key], float)
+            pq = np.asarray(s["predicted_second"][key], float)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rms = np.sqrt(q)
+                r, rs, pr = m / rms, ms / rms, pm / rms
+            top.plot(e, r, "o-", color=color, ms=3)
+            top.fill_between(e, r - 2 * rs, r + 2 * rs, color=color, alpha=0.15, lw=0)
+            top.plot(e, pr, "--", color=color, lw=1.2)
+            bot.errorbar(e, q, yerr=2 * qs, fmt="o-", color=color, ms=3, capsize=2)
+            if np.any(np.isfinite(pq)):
+                bot.plot(e, pq, "--", color=color, lw=1.2)
+        top.axhline(0, color="0.3", lw=0.8)
+        name = labels.get(key, key) if labels else key
+        top.set(title=name, ylabel="mean / RMS (±2 SE)")
+        bot.set(xlabel="epoch", ylabel="second moment (±2 SE)", yscale="log")
+        for a in (top, bot):
+            a.grid(alpha=0.3, which="both")
+    handles = [
+        Line2D([], [], color=f"C{j}", marker="o", ms=3, label=label)
+        for j, label in enumerate(series)
+    ]
+    handles.append(
+        Line2D([], [], color="0.3", ls="--", label="eq. 20: mean, the μ term; f², 2⟨x²⟩∏c²")
+    )
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8)
     if title:
         fig.suptitle(title)
     return fig, axes
