@@ -862,6 +862,17 @@ def hessian(
             help="The 100×100 correlations (figs. 6b,c) of uniform entries or of the columns'."
         ),
     ] = default(_HE, "corr_entries"),
+    blocks: Annotated[
+        bool,
+        typer.Option(
+            "--blocks/--no-blocks",
+            help="Per-layer-pair blocks: shares of tr H², top singular values (layers × "
+            "block-vectors products).",
+        ),
+    ] = default(_HE, "blocks"),
+    block_vectors: Annotated[
+        int, typer.Option(help="Gaussian probes per layer of --blocks (2 to 64).")
+    ] = default(_HE, "block_vectors"),
     bootstrap: Annotated[
         int, typer.Option(help="Bootstrap resamples of the examples (entries), ≥ 20.")
     ] = default(_HE, "bootstrap"),
@@ -919,6 +930,8 @@ def hessian(
             entries=entries,
             entry_columns=entry_columns or None,
             corr_entries=corr_entries,
+            blocks=blocks,
+            block_vectors=block_vectors,
             bootstrap=bootstrap,
             grid_bound=grid_bound,
             grid_points=grid_points,

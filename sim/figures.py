@@ -62,7 +62,7 @@ __all__ = [
 #: the figures of a simulate run (``figures/<name>.png``)
 SIMULATE_FIGURES = ("learning_curves", "gates", "order_parameter")
 #: the figures of a Hessian analysis (``figures/<analysis dir>_<name>.png``)
-HESSIAN_FIGURES = ("entries", "followed", "means", "spectrum")
+HESSIAN_FIGURES = ("blocks", "entries", "followed", "means", "spectrum")
 HESSIAN_SUBDIRS = HESSIAN_DIRS  # the net's analysis, and a simulate run's ReLU twin's
 
 #: the figures of a train run (``figures/<name>.png``)
@@ -357,6 +357,7 @@ def hessian_figures(run: Run | Path | str, subdir: str = "hessian") -> list[Path
     """
     from umwelt.plotting import (
         plot_followed_entries,
+        plot_hessian_blocks,
         plot_hessian_entries,
         plot_hessian_means,
         plot_hessian_spectrum,
@@ -406,6 +407,16 @@ def hessian_figures(run: Run | Path | str, subdir: str = "hessian") -> list[Path
     lam = np.concatenate([-col("lambda_min"), col("lambda_max")])
     if np.any(lam > 0):
         figs["spectrum"][1][1].set_yscale("log")  # a converged hinge net has H = 0: not shown
+    with_blocks = [d for d in eps if "block_share" in d]
+    if with_blocks:
+        figs["blocks"] = plot_hessian_blocks(
+            np.stack([d["block_share"] for d in with_blocks]),
+            [int(d["epoch"]) for d in with_blocks],
+            [str(x) for x in with_blocks[-1]["block_names"]],
+            singular=np.stack([d["block_singular"] for d in with_blocks]),
+            title=f"per-layer-pair blocks of the Hessian ({int(s.get('block_vectors', 0))} "
+            f"probes per layer)\n{head}",
+        )[0]
     with_entries = [d for d in eps if "entry_live" in d]
     if with_entries:
         e_ep = [int(d["epoch"]) for d in with_entries]

@@ -81,3 +81,25 @@ def test_unconverged_ritz_values_take_a_separate_pass():
     # extremes="lanczos" always runs it
     _, ext, products = _spectrum(_matrix(150, 2, 1.0), 60, extremes="lanczos")
     assert ext["from"] == "lanczos" and products == 60 * 4 + 60
+
+
+@pytest.mark.parametrize(
+    "name", ["mlp-4-6-5-1-T0", "mlp-4-5-4-3-1-T0.5", "vgg12-w128-T0.5", "vgg11-w128-T0"]
+)
+def test_the_exact_trace_is_the_dense_hessians(name):
+    from cases import torch_case
+
+    from umwelt.nn.hessian import ModelHessian, exact_trace
+
+    c = torch_case(name)
+    op = ModelHessian(c.model, c.X, c.y, loss=c.loss, batch_size=c.batch_size)
+    assert op.ad == "gated"
+    H = op.dense().numpy()
+    scale = np.abs(H).sum()
+    assert exact_trace(op) == pytest.approx(np.trace(H), abs=1e-10 * scale)
+    if c.loss == "hinge":
+        assert exact_trace(op) == 0.0
+    else:
+        assert abs(np.trace(H)) > 1e-3 * scale  # a real test: the trace is not 0 here
+    # torch.func's products: no structure assumed, no exact trace
+    assert exact_trace(ModelHessian(c.model, c.X, c.y, loss=c.loss, ad="fwd-over-rev")) is None

@@ -130,6 +130,8 @@ def settings_record(cfg: HessianConfig, n: int, dtype: str, steps: dict[str, int
         "entries": steps["entries"],
         "entry_columns": steps["entry_columns"],
         "corr_entries": cfg.corr_entries,
+        "blocks": cfg.blocks,
+        "block_vectors": cfg.block_vectors,
         "bootstrap": cfg.bootstrap,
         "start_dist": SLQ_DIST,
         "hinge_coords": cfg.hinge_coords,
@@ -403,6 +405,7 @@ def analyse_epoch(
     from umwelt.nn.hessian import (
         CountedOperator,
         active_hinge_fraction,
+        exact_trace,
         hinge_checks,
         quadrature_resolution,
         spectral_summary,
@@ -459,8 +462,9 @@ def analyse_epoch(
         "density_asymmetry": summ_u["density_asymmetry"],
         "density_asymmetry_se": summ_u["density_asymmetry_se"],
         "density_asymmetry_bias": summ_u["density_asymmetry_bias"],
-        "trace": summ["trace"],
+        "trace": summ["trace"],  # Hutchinson's, from the SLQ runs: the cross-check
         "trace_se": summ["trace_se"],
+        "trace_exact": exact_trace(op),  # from the structure (None where it does not give it)
         "m2": summ["m2"],
         "m2_se": summ["m2_se"],
         "se_reason": summ["se_reason"],  # None, or why the *_se above are null
@@ -517,6 +521,8 @@ def analyse_epoch(
         "slq_dist": res.dist,
         "reorth": res.reorth,
     }
+    if cfg.blocks:
+        row |= layer_blocks_of(op, cfg, seeds, stage, arrays)
     K = steps["entries"]
     if K:
         es, entry_arrays = sampled_entries(
@@ -816,6 +822,38 @@ def entry_pairs(arrays: dict) -> dict:
     }
 
 
+def layer_blocks_of(op, cfg, seeds, stage: Callable, arrays: dict) -> dict:
+    r"""``--blocks``: the layer × layer blocks (:func:`~umwelt.nn.hessian.blocks.layer_blocks`,
+    layers × ``block_vectors`` products) into ``arrays``; the row's summary of them: the
+    within-layer share of :math:`\mathrm{tr}\,H^2` and the pair with the largest share."""
+    from umwelt.nn.hessian import CountedOperator
+    from umwelt.nn.hessian.blocks import layer_blocks
+
+    L = len(op.param_offsets) - 1
+    total, done = L * cfg.block_vectors, [0]
+
+    def tick(m: int) -> None:
+        done[0] += m
+        stage("blocks", min(done[0], total), total)
+
+    bl = layer_blocks(
+        CountedOperator(op, tick),
+        op.param_offsets,
+        cfg.block_vectors,
+        seed=index_seed(seeds["checks"], 2),
+    )
+    arrays |= bl.arrays()
+    arrays["block_names"] = np.array(op.param_names)
+    within = float(np.trace(bl.share)) if np.isfinite(bl.share).all() else math.nan
+    top = np.unravel_index(np.nanargmax(bl.share), bl.share.shape) if np.isfinite(within) else None
+    return {
+        "blocks_within_share": within,
+        "blocks_within_share_se": float(np.sqrt((np.diag(bl.share_se) ** 2).sum())),
+        "blocks_top_pair": None if top is None else [int(top[0]), int(top[1])],
+        "blocks_top_share": None if top is None else float(bl.share[top]),
+    }
+
+
 def roundoff_row(ops, row: dict, *, seed: int) -> dict:
     r"""The round-off of float32 products, measured: ``roundoff`` :math:`\rho` =
     :math:`\|H_{32} v - H_{64} v\| / \|H_{64} v\|` for one Gaussian ``v`` on the first
@@ -854,6 +892,10 @@ def resolve_steps(cfg: HessianConfig, op) -> dict[str, int | None]:
     pairs = N * (N - 1) // 2 - int((sizes * (sizes - 1) // 2).sum())  # cross-layer pairs
     # with entry columns, the non-zero entries of those columns are the population of each epoch
     # (fewer than K there: all of them, see _nonzero_entries)
+    if cfg.blocks:  # before anything is computed or written
+        from umwelt.nn.hessian.blocks import check_blocks
+
+        check_blocks(op.param_offsets, cfg.block_vectors)
     return check_requests(
         cfg,
         n_parameters=N,

@@ -74,6 +74,8 @@ class HessianSettings(JsonConfig):
     entries: int | None = None  # sampled entries K (None: min(1000, admissible); 0: none)
     entry_columns: int | None = 40  # columns the entries lie in (None: uniform pairs)
     corr_entries: str = "uniform"  # the 100 × 100 correlations of uniform entries, or "columns"
+    blocks: bool = False  # per-layer-pair blocks: Frobenius shares, top singular values
+    block_vectors: int = 16  # Gaussian probes per layer of the blocks (layers × this products)
     bootstrap: int = 200  # bootstrap resamples B of the examples (entries)
     hinge_coords: int = 32  # exact diagonal entries checked (hinge loss)
     grid_bound: float | None = None  # density grid [-b, b] (None: margin × max |λ|)
@@ -129,6 +131,8 @@ class HessianSettings(JsonConfig):
             grid_points=check_int("grid points", self.grid_points, 3),
             smoothing=check_positive("smoothing", self.smoothing),
             seed=check_int("seed", self.seed, 0),
+            blocks=_flag("blocks", self.blocks),
+            block_vectors=_block_vectors(self.block_vectors),
         )
 
     @classmethod
@@ -137,6 +141,21 @@ class HessianSettings(JsonConfig):
         if isinstance(obj, dict):
             obj = {_RENAMED.get(k, k): v for k, v in obj.items()}
         return super().from_json(obj)
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool | int) or value not in (0, 1):
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+    return bool(value)
+
+
+def _block_vectors(value: Any) -> int:
+    from umwelt.nn.hessian.blocks import MAX_PROBES
+
+    v = check_int("block vectors", value, 2)
+    if v > MAX_PROBES:
+        raise ConfigError(f"block vectors must be at most {MAX_PROBES}, got {v}")
+    return v
 
 
 #: the names of the settings (``umwelt hessian``'s options; keys of ``--hessian-settings``)
@@ -168,6 +187,11 @@ def parse_settings(text: str | None) -> HessianSettings | None:
         kind = _KINDS[key]
         if kind == "str":
             out[key] = value
+        elif kind == "bool":
+            flags = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+            if value.lower() not in flags:
+                raise ConfigError(f"Hessian setting {key} must be true or false, got {value!r}")
+            out[key] = flags[value.lower()]
         elif value.lower() == "none":
             out[key] = None
         else:

@@ -261,6 +261,8 @@ CASES += _cases("train", TRAIN, [
     ("hessian-settings-bootstrap", [*HS, "bootstrap=5"],
      "bootstrap resamples must be an integer ≥ 20, got 5"),
     ("hessian-settings-reorth", [*HS, "reorth=some"], "reorth must be full or none, got 'some'"),
+    ("hessian-settings-blocks", [*HS, "blocks=maybe"],
+     "Hessian setting blocks must be true or false, got 'maybe'"),
     ("hessian-settings-dtype", [*HS, "dtype=half"],
      "dtype half is too coarse for the Hessian's products"),
     ("hessian-settings-smoothing-nan", [*HS, "smoothing=nan"],
@@ -528,6 +530,10 @@ CASES += _cases("hessian", HESSIAN, [
     ("dtype-coarse", ["--dtype", "float16"], "dtype float16 is too coarse"),
     ("corr-entries-unknown", ["--corr-entries", "random"],
      "corr entries must be one of uniform, columns, got 'random'"),
+    ("block-vectors-one", ["--blocks", "--block-vectors", "1"],
+     "block vectors must be an integer ≥ 2, got 1"),
+    ("block-vectors-huge", ["--blocks", "--block-vectors", "65"],
+     "block vectors must be at most 64, got 65"),
     ("option-unknown", ["--steps", "3"], "No such option: --steps"),
 ])  # fmt: skip
 CASES += _cases("hessian", HESSIAN_TRAIN, [
@@ -762,7 +768,8 @@ def test_the_corpus_covers_every_command_and_option():
     import typer
 
     group = typer.main.get_command(app)
-    switches = {"--help", "--quiet", "--json", "--figures", "--fresh", "--moments"}
+    # (--blocks: a net with fewer than two weight layers, its bad case, cannot be built)
+    switches = {"--help", "--quiet", "--json", "--figures", "--fresh", "--moments", "--blocks"}
     for name in ("simulate", "train", "exact", "circuits", "hessian", "plot", "phases", "bench"):
         for param in group.commands[name].params:
             for opt in param.opts:

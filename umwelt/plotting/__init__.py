@@ -31,6 +31,7 @@ The figure families, one private module each (figures of THEORY.md §4 unless sa
 - :func:`plot_hessian_entries`: normalized entries and their correlations (figs. 6a–c).
 - :func:`plot_hessian_means`: concentration of the means, coupling exponents (figs. 7a–c).
 - :func:`plot_followed_entries`: the same entries followed through training (fig. 6a).
+- :func:`plot_hessian_blocks`: per-layer-pair shares of tr H² over epochs (``--blocks``).
 
 **A sweep** (:mod:`~umwelt.plotting._sweep`; ``umwelt sweep``, ``umwelt plot DIR``; §5)
 
@@ -46,6 +47,7 @@ from umwelt.plotting._circuits import (
 )
 from umwelt.plotting._circuits import plot_circuit_histograms as plot_circuit_histograms
 from umwelt.plotting._hessian import plot_followed_entries as plot_followed_entries
+from umwelt.plotting._hessian import plot_hessian_blocks as plot_hessian_blocks
 from umwelt.plotting._hessian import plot_hessian_entries as plot_hessian_entries
 from umwelt.plotting._hessian import plot_hessian_means as plot_hessian_means
 from umwelt.plotting._hessian import plot_hessian_spectrum as plot_hessian_spectrum

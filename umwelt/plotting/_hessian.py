@@ -367,3 +367,64 @@ def plot_followed_entries(
     if title:
         fig.suptitle(title)
     return fig, axes
+
+
+def plot_hessian_blocks(
+    shares: np.ndarray,
+    epochs: Sequence[int],
+    names: Sequence[str],
+    *,
+    singular: np.ndarray | None = None,
+    most: int = 4,
+    title: str | None = None,
+):
+    r"""Per-layer-pair spectra: layer × layer heat maps of each block's share of
+    :math:`\mathrm{tr}\,H^2` (log colour scale, blank where 0), at up to ``most`` epochs (the
+    first, the last and evenly between); with ``singular``, a last panel of each block's largest
+    singular value over epochs (one line per pair whose share ever passes 1 %).
+
+    Args:
+        shares: ``(E, L, L)``.
+        epochs: ``(E,)``.
+        names: the ``L`` layers' names.
+        singular: ``(E, L, L, s)`` leading singular values, or ``None``.
+
+    Returns:
+        ``(fig, axes)``.
+    """
+    from matplotlib.colors import LogNorm
+
+    shares = np.asarray(shares, dtype=float)
+    E, L = shares.shape[0], shares.shape[1]
+    pick = sorted(set(np.linspace(0, E - 1, min(most, E)).round().astype(int).tolist()))
+    n = len(pick) + (singular is not None)
+    fig, axes = axes_row(None, n, (3.9 * n, 3.8))
+    pos = shares[shares > 0]
+    norm = LogNorm(vmin=max(float(pos.min()), 1e-6), vmax=1.0) if pos.size else None
+    image = None
+    short = [str(s).replace(".weight", "") for s in names]
+    for ax, e in zip(axes, pick):
+        M = np.where(shares[e] > 0, shares[e], np.nan)
+        image = ax.imshow(M, cmap="viridis", norm=norm, interpolation="nearest")
+        ax.set_title(f"epoch {epochs[e]}", fontsize=9)
+        ax.set_xticks(range(L), short, rotation=90, fontsize=6)
+        ax.set_yticks(range(L), short, fontsize=6)
+    axes[0].set_ylabel("layer a")
+    for ax in axes[: len(pick)]:
+        ax.set_xlabel("layer b")
+    if image is not None:
+        fig.colorbar(image, ax=axes[: len(pick)], shrink=0.8, label="‖H_ab‖²_F / tr H²")
+    if singular is not None:
+        ax = axes[-1]
+        s0 = np.asarray(singular, dtype=float)[..., 0]  # (E, L, L)
+        for a in range(L):
+            for b in range(a, L):
+                if np.nanmax(shares[:, a, b]) >= 0.01:
+                    ax.plot(epochs, s0[:, a, b], "o-", ms=3, lw=1, label=f"{short[a]} × {short[b]}")
+        ax.set_yscale("log")
+        ax.set(xlabel="epoch", ylabel="largest singular value of H_ab")
+        ax.legend(fontsize=6, ncols=2)
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return fig, axes

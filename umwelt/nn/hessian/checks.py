@@ -65,6 +65,7 @@ __all__ = [
     "HingeCheckWarning",
     "active_hinge_fraction",
     "diagonal_entries",
+    "exact_trace",
     "gauss_newton_part",
     "hessian_diagonal",
     "hinge_checks",
@@ -263,6 +264,24 @@ def gauss_newton_part(
     trace_f = float(op.reduce_numpy(trace.cpu().numpy())[0])
     n_active = int(op.reduce_numpy(np.array([float(rows.numel())]))[0])
     return GaussNewtonPart(diag_np, trace_f, None if V is None else quad_np, n_active)
+
+
+def exact_trace(op: HessianOperator) -> float | None:
+    r""":math:`\mathrm{tr}\, H` exactly where the structure gives it, else ``None``.
+
+    With the gates fixed a gated net's output is multilinear in its layers' weights, so the
+    diagonal of :math:`\nabla^2 f` vanishes and :math:`\mathrm{tr}\, H = \mathrm{tr}\, G =
+    \sum_i w_i \ell''_i \|\nabla_\theta f_i\|^2` (:func:`gauss_newton_part`: one pass of
+    per-example gradients, no Hessian product): 0 for the hinge loss (:math:`\ell'' = 0`). Known
+    only for operators whose products are the fixed-gate ones of :mod:`~umwelt.nn.hessian.gated`
+    (``ad="gated"``: bias-free :class:`~umwelt.nn.mlp.GatedMLP` and
+    :class:`~umwelt.nn.vgg.GatedVGG`); a batch norm or smooth gates have a diagonal, and there
+    Hutchinson's estimate stays the number (``None`` here).
+    """
+    mop = _model_operator(op)
+    if mop is None or mop.ad != "gated":
+        return None
+    return gauss_newton_part(mop).trace  # the hinge's: no example with ℓ'' ≠ 0, exactly 0
 
 
 def _wants_gauss_newton(op: HessianOperator, gauss_newton: bool | None) -> ModelHessian | None:
