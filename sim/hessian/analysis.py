@@ -130,6 +130,7 @@ def settings_record(cfg: HessianConfig, n: int, dtype: str, steps: dict[str, int
         "entries": steps["entries"],
         "entry_columns": steps["entry_columns"],
         "corr_entries": cfg.corr_entries,
+        "deflation_steps": cfg.deflation_steps,
         "blocks": cfg.blocks,
         "block_vectors": cfg.block_vectors,
         "bootstrap": cfg.bootstrap,
@@ -178,7 +179,9 @@ def extreme_eigenvalues(op, cfg: HessianConfig, steps: int, seed: int) -> tuple[
 
 def spectrum(op, cfg: HessianConfig, steps: dict, seeds: dict, stage: Callable):
     """The epoch's SLQ run (``lanczos_steps`` × ``start_vectors`` products, the vectors in
-    blocks) and its extremes: ``(res, extremes)`` with ``extremes`` a dict of ``lo``, ``hi``,
+    blocks; with ``deflation_steps`` first a Lanczos run of that many steps whose converged
+    eigenpairs become exact point masses, :mod:`umwelt.nn.hessian.deflation`) and its
+    extremes: ``(res, extremes)`` with ``extremes`` a dict of ``lo``, ``hi``,
     ``from`` and the residual bounds ``residual_lo``, ``residual_hi`` of the SLQ's outermost
     Ritz values.
 
@@ -197,9 +200,15 @@ def spectrum(op, cfg: HessianConfig, steps: dict, seeds: dict, stage: Callable):
         done[0] += m
         stage("slq", min(done[0], total), total)
 
-    res = slq(
-        CountedOperator(op, tick), k, n_v, seed=seeds["slq"], dist=SLQ_DIST, reorth=cfg.reorth
-    )
+    counted = CountedOperator(op, tick)
+    if cfg.deflation_steps:  # the converged eigenpairs of one run as exact point masses
+        from umwelt.nn.hessian.deflation import converged_pairs, deflated_slq
+
+        total += cfg.deflation_steps
+        theta, Y = converged_pairs(counted, cfg.deflation_steps, seed=seeds["extremes"])
+        res = deflated_slq(counted, theta, Y, k, n_v, seed=seeds["slq"])
+    else:
+        res = slq(counted, k, n_v, seed=seeds["slq"], dist=SLQ_DIST, reorth=cfg.reorth)
     stage("slq", total, total)
     lo, hi, r_lo, r_hi = res.extremes()
     radius = max(abs(lo), abs(hi))

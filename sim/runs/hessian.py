@@ -74,6 +74,7 @@ class HessianSettings(JsonConfig):
     entries: int | None = None  # sampled entries K (None: min(1000, admissible); 0: none)
     entry_columns: int | None = 40  # columns the entries lie in (None: uniform pairs)
     corr_entries: str = "uniform"  # the 100 × 100 correlations of uniform entries, or "columns"
+    deflation_steps: int = 0  # > 0: a Lanczos run of this many steps, its eigenpairs deflated
     blocks: bool = False  # per-layer-pair blocks: Frobenius shares, top singular values
     block_vectors: int = 16  # Gaussian probes per layer of the blocks (layers × this products)
     bootstrap: int = 200  # bootstrap resamples B of the examples (entries)
@@ -131,6 +132,7 @@ class HessianSettings(JsonConfig):
             grid_points=check_int("grid points", self.grid_points, 3),
             smoothing=check_positive("smoothing", self.smoothing),
             seed=check_int("seed", self.seed, 0),
+            deflation_steps=check_int("deflation steps", self.deflation_steps, 0),
             blocks=_flag("blocks", self.blocks),
             block_vectors=_block_vectors(self.block_vectors),
         )
@@ -243,6 +245,10 @@ def check_requests(
         raise ConfigError(
             f"--lanczos-steps {k} exceeds the Hessian's dimension N = {N} (the model's trainable "
             "parameters)"
+        )
+    if settings.deflation_steps > N:
+        raise ConfigError(
+            f"--deflation-steps {settings.deflation_steps} exceeds the Hessian's dimension N = {N}"
         )
     ek = settings.extreme_steps or min(80, N)
     if ek > N:
