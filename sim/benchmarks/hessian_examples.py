@@ -16,7 +16,7 @@ side on the same operator data, the same gates and the same entries:
   the examples; terms known to be zero (below and above the columns' layer) skipped.
 
 ``vgg12`` at width 1/8 as ``umwelt train`` initializes it (float64: what ``umwelt hessian``
-takes up to 10⁶ parameters), on 512 images (the CIFAR-10 subset of
+takes up to 50,000 parameters), on 512 images (the CIFAR-10 subset of
 :mod:`sim.benchmarks.hessian`, or its stand-in), hinge loss, one thread; the entries are
 drawn among the non-zero ones of a few random columns
 (:func:`~umwelt.nn.hessian.nonzero_entries`, as :mod:`sim.hessian` draws them), 8 columns per

@@ -54,17 +54,30 @@ from ``(seed, example index)``, the same uniforms at every epoch.
   outside :math:`[-b, b]`);
 * **hinge checks** (hinge loss only; :func:`~umwelt.nn.hessian.hinge_checks`): exact diagonal
   entries at ``hinge_coords`` coordinates and a trace test — both vanish for a bias-free net;
-* **sampled entries** (figs. 6–7; :mod:`~umwelt.nn.hessian.entries`): ``entries`` = K distinct
-  entries :math:`H_{jk}` drawn uniformly among the **non-zero** cross-layer entries of
-  ``entry_columns`` random columns (the columns the same at every epoch; one product per column
-  finds the non-zero rows). With the gates fixed most pairs of weights are joined by no basis
-  circuit (of two weights in adjacent layers only those sharing their unit, :math:`1/n_l` of
-  them), so their entries are identically 0 and have no bootstrap variance; uniform pairs
-  (``entry_columns=None``) would spend most of K on them. Per-example contributions cost one
-  vectorized pass over the examples per column. Each entry is bootstrapped ``bootstrap`` times
-  over the examples; ``frac_means_below_015``, ``coupling_exponent`` and the rest of
-  :func:`~umwelt.nn.hessian.entry_summary` (Bonferroni at family level 0.05; see that module for
-  the significance rules), ``n_entries`` (K, or all non-zero entries of the columns if fewer);
+* **sampled entries** (figs. 6–7; :mod:`~umwelt.nn.hessian.entries`): ``entries`` = K
+  entries :math:`H_{jk}` among the pairs some basis circuit joins (with the gates fixed, of two
+  weights in adjacent layers only those sharing their unit, every pair further apart; with a loss
+  of non-zero curvature every cross-layer pair; :mod:`umwelt.nn.hessian.pairs`), known from the
+  layer shapes: min(100, K/2) uniform ones (``corr_entries="uniform"``, the 100 × 100
+  correlation sub-matrix of figs. 6b,c; ``"columns"`` takes it from the others) and the rest
+  in ``entry_columns`` random columns (uniform pairs with ``entry_columns=None``). They are
+  drawn once per run and kept in ``hessian/config.json`` (``entry_pairs``), so every epoch
+  follows the same entries (``entry_rule`` says which rule; a model that is not a chain of
+  layers falls back to the non-zero entries of the columns at each epoch). Per-example
+  contributions take one gated pass per column
+  (:meth:`~umwelt.nn.hessian.ModelHessian.per_example_entries`). Each entry is bootstrapped
+  ``bootstrap`` times over the examples; ``frac_means_below_015`` (and
+  ``..._per_example``) with 90 % bands over the entries (``_lo``, ``_hi``,
+  :func:`~umwelt.nn.hessian.fraction_band`), ``coupling_exponent`` and the rest of
+  :func:`~umwelt.nn.hessian.entry_summary` (Bonferroni at family level 0.05), the coupling
+  set scaled to all the admissible entries of the Hessian (``coupling_set_*``,
+  :func:`~umwelt.nn.hessian.coupling_set_from_pairs`, from the uniform entries) and Mardia's
+  tests (``mardia_*``), ``n_entries``;
+* **blocks** (``blocks=True``; :mod:`umwelt.nn.hessian.blocks`): every layer × layer block's
+  share of :math:`\mathrm{tr}\,H^2` and its top singular values, ``block_vectors`` products per
+  layer (``block_*`` arrays; ``blocks_within_share`` in the row);
+* ``trace_exact``: :math:`\sum_i w_i\ell''_i\|\nabla f_i\|^2` from the structure
+  (:func:`~umwelt.nn.hessian.exact_trace`; 0 for the hinge), beside Hutchinson's ``trace``;
 * ``loss``: the risk of the analysed examples with the fixed gates (at :math:`T = 0` the run's
   training loss), ``active_fraction`` (examples with an active hinge), ``wall_s``, and
   ``hvp_mode``, how the products were taken (:class:`~umwelt.nn.hessian.ModelHessian`'s ``ad``:

@@ -60,7 +60,7 @@ the ``k`` adjoints (tangents) stacked along the channels. The gates, the pooling
 kept examples are those of the single product, so ``matmat`` equals the columns' products to
 round-off. The arithmetic is that of ``k`` products — every term is linear in :math:`v` — so a
 block is faster only where the library's kernels run faster on the wider calls. On a CPU in
-float64 (what ``umwelt hessian`` takes up to 10⁶ parameters) torch's convolutions loop over the
+float64 (what ``umwelt hessian`` takes up to 50,000 parameters) torch's convolutions loop over the
 examples with one small GEMM each, and :class:`_SlowConvMaps` reshapes each map into fewer,
 larger GEMMs. Measured on ``vgg12`` (512 CIFAR-10 images, one thread, CPU time;
 ``umwelt bench hessian``): ``matmat(8)`` is 2.1× faster than 8 products at width 1/8 (2.9×
