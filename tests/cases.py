@@ -204,3 +204,27 @@ def torch_case(name: str, seed: int = 0) -> TorchCase:
     else:
         twin = tiny_conv_network(seed, **CONV_CASE_NET)
     return TorchCase(name, seed, model, X, y, e.loss, e.batch_size, e.gated, twin)
+
+
+# -- run directories ------------------------------------------------------------------------------
+
+#: a tiny umwelt train run's settings (hinge, T = 0; seconds)
+TINY_TRAIN = {
+    "model": "mlp:6,4",
+    "dataset": "teacher:n=60,dim=5,n_test=20",
+    "epochs": 1,
+    "batch_size": 16,
+    "lr": 0.05,
+    "eval_batch_size": 64,
+}
+#: Hessian settings that keep an analysis of it to about a second
+TINY_HESSIAN = {"start_vectors": 4, "bootstrap": 40, "grid_points": 101, "entries": 0}
+
+
+def tiny_train_run(out, **changes):
+    """A :data:`TINY_TRAIN` run of ``umwelt train`` (with ``changes``) in ``out``; its dir."""
+    from sim.train import TrainConfig
+    from sim.train import run as train
+
+    cfg = TrainConfig(**{**TINY_TRAIN, "observe_at": (0,), **changes, "out": out})
+    return train(cfg, figures=False).run_dir

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from cases import torch_case
+from cases import TINY_HESSIAN, tiny_train_run, torch_case
 
 from umwelt.errors import ConfigError
 from umwelt.nn.hessian import MatrixOperator, ModelHessian
@@ -80,21 +80,9 @@ def test_the_analysis_records_the_blocks_and_draws_them(tmp_path):
     import json
 
     from sim.hessian import HessianConfig, load_epoch, run
-    from sim.train import TrainConfig
-    from sim.train import run as train
 
-    cfg = TrainConfig(
-        model="mlp:6,4",
-        dataset="teacher:n=60,dim=5,n_test=20",
-        epochs=1,
-        batch_size=16,
-        lr=0.05,
-        observe_at=(0, 1),
-        eval_batch_size=64,
-        out=tmp_path / "train",
-    )
-    d = train(cfg, figures=False).run_dir
-    small = {"start_vectors": 4, "bootstrap": 40, "grid_points": 101, "entries": 0}
+    d = tiny_train_run(tmp_path / "train", observe_at=(0, 1))
+    small = TINY_HESSIAN
     rows = run(HessianConfig(run=d, blocks=True, block_vectors=16, **small))
     model, X, y, loss, _ = load_epoch(d, 1)
     op = ModelHessian(model, X, y, loss=loss)

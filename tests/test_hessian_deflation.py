@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from cases import torch_case
+from cases import TINY_HESSIAN, tiny_train_run, torch_case
 
 from umwelt.nn.hessian import MatrixOperator, ModelHessian, slq
 from umwelt.nn.hessian.deflation import converged_pairs, deflated_slq, wasserstein1
@@ -68,21 +68,9 @@ def test_deflation_lowers_the_w1_error_at_equal_products(name):
 
 def test_the_analysis_deflates_on_request(tmp_path):
     from sim.hessian import HessianConfig, run
-    from sim.train import TrainConfig
-    from sim.train import run as train
 
-    cfg = TrainConfig(
-        model="mlp:6,4",
-        dataset="teacher:n=60,dim=5,n_test=20",
-        epochs=1,
-        batch_size=16,
-        lr=0.05,
-        observe_at=(0,),
-        eval_batch_size=64,
-        out=tmp_path / "train",
-    )
-    d = train(cfg, figures=False).run_dir
-    small = {"start_vectors": 4, "bootstrap": 40, "grid_points": 101, "entries": 0}
+    d = tiny_train_run(tmp_path / "train")
+    small = TINY_HESSIAN
     (r,) = run(HessianConfig(run=d, lanczos_steps=20, deflation_steps=30, figures=False, **small))
     with np.load(d / "hessian" / "epoch_0000.npz") as z:
         nodes, weights = z["slq_nodes"], z["slq_weights"]

@@ -18,12 +18,11 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from cases import TINY_HESSIAN, tiny_train_run
 
 from sim.hessian import HessianConfig, roundoff_row, run
 from sim.hessian.analysis import BAND_LEVEL, SLQ_DIST, density_grid
 from sim.runs import HessianSettings
-from sim.train import TrainConfig
-from sim.train import run as train
 from umwelt.nn import build_mlp
 from umwelt.nn.hessian import (
     ModelHessian,
@@ -114,18 +113,8 @@ def test_roundoff_row_measures_the_products_error_and_bounds_m2():
 
 
 def test_a_float32_analysis_records_its_roundoff(tmp_path):
-    cfg = TrainConfig(
-        model="mlp:6,4",
-        dataset="teacher:n=60,dim=5,n_test=20",
-        epochs=1,
-        batch_size=16,
-        lr=0.05,
-        observe_at=(0,),
-        eval_batch_size=64,
-        out=tmp_path / "train",
-    )
-    d = train(cfg, figures=False).run_dir
-    small = {"start_vectors": 4, "bootstrap": 40, "grid_points": 101, "entries": 0}
+    d = tiny_train_run(tmp_path / "train")
+    small = TINY_HESSIAN
     (r32,) = run(HessianConfig(run=d, epochs=(0,), dtype="float32", figures=False, **small))
     (r64,) = run(HessianConfig(run=d, epochs=(0,), fresh=True, figures=False, **small))
     assert r32["dtype"] == "float32" and r64["dtype"] == "float64"  # auto: float64 when small
