@@ -19,6 +19,9 @@ point a saddle) from the frustration phase (nearly positive semi-definite).
 * :mod:`~umwelt.nn.hessian.quadrature` — stochastic Lanczos quadrature on a fixed grid with
   bootstrap error bars, summary statistics;
 * :mod:`~umwelt.nn.hessian.traces` — Hutchinson's trace estimator;
+* :mod:`~umwelt.nn.hessian.deflation` — deflated SLQ: converged extreme eigenpairs as exact
+  point masses, the Wasserstein-1 error against exact eigenvalues;
+* :mod:`~umwelt.nn.hessian.blocks` — per-layer-pair blocks: shares of tr H², top singular values;
 * :mod:`~umwelt.nn.hessian.checks` — the hinge loss's zero diagonal and trace (the quadratic
   hinge's: those of its Gauss–Newton part), spectral symmetry, the fraction of active hinges;
 * :mod:`~umwelt.nn.hessian.entries` — sampled entries, per-example contributions, bootstrap

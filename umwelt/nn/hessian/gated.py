@@ -65,8 +65,10 @@ examples with one small GEMM each, and :class:`_SlowConvMaps` reshapes each map 
 larger GEMMs. Measured on ``vgg12`` (512 CIFAR-10 images, one thread, CPU time;
 ``umwelt bench hessian``): ``matmat(8)`` is 2.1× faster than 8 products at width 1/8 (2.9×
 faster than the 8 products before blocks, which took the library's calls) and 1.3–1.7× at width
-1/4 (2.2×). In float32 (oneDNN) it costs about as much as 8 products (1.0–1.1×): oneDNN's
-convolutions run no faster per operation on the stacked inputs.
+1/4 (2.2×). In float32 (oneDNN) a block runs no faster — 0.94× at width 1/8, 0.92× at 1/4 and
+0.56× at full width for ``k = 8`` — oneDNN's convolutions gaining nothing per operation on the
+stacked inputs, so a float32 ``matmat`` on a CPU takes its columns one by one
+(:meth:`GatedProducts.product_columns`).
 
 **Memory of a block.** Beyond the kept primal passes a block of ``k`` vectors on a chunk of
 ``m`` examples holds ``k·(m·t + u)`` bytes (:meth:`GatedProducts.block_memory`): ``t``
@@ -508,6 +510,9 @@ class GatedProducts:
         self._loss = loss
         p = next(model.parameters())
         self._maps = _maps_for(p.dtype, p.device)
+        # blocks pay where the stacked calls run faster: float64 on a CPU (_SlowConvMaps) and,
+        # unmeasured, CUDA; not oneDNN's float32 on a CPU (product_columns)
+        self._stacks = p.device.type != "cpu" or p.dtype == torch.float64
         params = dict(model.named_parameters())
         self._weight_bytes = sum(params[lay.name].numel() for lay in layers) * p.element_size()
         self._cache: dict[tuple[int, int], _Primal] = {}
@@ -649,6 +654,15 @@ class GatedProducts:
         per = primal.tangent_bytes + self.vector_bytes
         return int(max(1, min(MAX_BLOCK, self.block_bytes // per)))
 
+    def product_columns(self, primal: _Primal) -> int:
+        """How many vectors one pass of :meth:`product` takes in a ``matmat``: :meth:`columns`,
+        except on a CPU in float32, where a block runs no faster than its columns one by one
+        and slower on wide nets (measured on ``vgg12``, one thread: ``matmat(8)`` 0.94× of 8
+        products at width 1/8, 0.92× at 1/4, 0.56× at full width): 1 there."""
+        if not self._stacks:
+            return 1
+        return self.columns(primal)
+
     def chunk_examples(self, primal: _Primal, k: int) -> int:
         """Examples per chunk of a block pass of ``k`` vectors: as many as fit
         :attr:`block_bytes` (:meth:`block_memory`), at most :data:`BLOCK_ROWS` ``// k``
@@ -662,7 +676,7 @@ class GatedProducts:
         :attr:`vector_bytes`) for a block of ``k' = min(k,`` :meth:`columns` ``)`` vectors on
         a chunk of :meth:`chunk_examples` examples. The constants are measured (peak resident
         memory on ``vgg12``, float32 and float64, one thread)."""
-        k = min(k, self.columns(primal))
+        k = min(k, self.product_columns(primal))
         chunk = min(self.chunk_examples(primal, k), max(primal.n, 1))
         return k * (chunk * primal.tangent_bytes + self.vector_bytes)
 

@@ -155,7 +155,7 @@ class _Gated(_FwdOverRev):
         out = torch.zeros_like(V)  # (N, k)
         for b in op.batches():
             primal = op._gated.primal(op._params, b)
-            block = op._gated.columns(primal)
+            block = op._gated.product_columns(primal)
             for s in range(0, V.shape[1], block):
                 cols = V[:, s : s + block].T  # (c, N), a view: unflatten copies each part
                 hv = op._gated.product(primal, op._params, op.unflatten(cols))
