@@ -22,7 +22,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["circuits", "exact", "hessian", "phases", "plot", "resume", "simulate", "sweep", "train"]
+__all__ = [
+    "circuits",
+    "exact",
+    "hessian",
+    "phases",
+    "plot",
+    "reproduce",
+    "resume",
+    "simulate",
+    "sweep",
+    "train",
+]
 
 
 def simulate(**options: Any):
@@ -118,6 +129,21 @@ def exact(**options: Any) -> dict:
     from sim.exact import ExactConfig, run
 
     return run(ExactConfig(**options))
+
+
+def reproduce(out: Path | str, **options: Any):
+    """``umwelt reproduce OUT``: options are :class:`~sim.reproduce.ReproduceConfig`'s fields
+    (``scale``, ``quick``, ``dataset``, ``seed``, ``device``, and any setting of the experiment,
+    which otherwise comes from the scale). Runs or continues the reproduction in ``out`` and
+    returns a :class:`sim.reproduce.ReproduceResult` (the claims, the report's paths)::
+
+        r = api.reproduce("runs/repro", scale="cpu", dataset="cifar-10-python.tar.gz")
+        for c in r.claims:
+            print(c.key, c.measured_text(), c.verdict)
+    """
+    from sim.reproduce import ReproduceConfig, run
+
+    return run(ReproduceConfig(out=Path(out), **options))
 
 
 def _hessian_hook(hessian_at):

@@ -26,6 +26,7 @@ from sim.circuits import DEFAULT_WIDTHS, CircuitsConfig
 from sim.exact import ExactConfig
 from sim.hessian import HessianConfig
 from sim.phases import PhasesConfig
+from sim.reproduce import ReproduceConfig
 from sim.runs import PAPER_OBSERVE_AT, SimulateConfig, TrainConfig
 from sim.sweep import SweepConfig
 from umwelt.errors import ConfigError, UmweltError
@@ -862,6 +863,12 @@ def hessian(
             help="The 100×100 correlations (figs. 6b,c) of uniform entries or of the columns'."
         ),
     ] = default(_HE, "corr_entries"),
+    deflation_steps: Annotated[
+        int,
+        typer.Option(
+            help="Deflate the converged eigenpairs of a Lanczos run of this many steps (0: off)."
+        ),
+    ] = default(_HE, "deflation_steps"),
     blocks: Annotated[
         bool,
         typer.Option(
@@ -930,6 +937,7 @@ def hessian(
             entries=entries,
             entry_columns=entry_columns or None,
             corr_entries=corr_entries,
+            deflation_steps=deflation_steps,
             blocks=blocks,
             block_vectors=block_vectors,
             bootstrap=bootstrap,
@@ -968,6 +976,7 @@ def hessian(
 
 
 _SW = SweepConfig  # the options of `sweep` default to its fields
+_RE = ReproduceConfig  # the options of `reproduce` default to its fields
 
 
 @app.command()
@@ -1077,6 +1086,87 @@ def sweep(
         raise typer.Exit(code=130) from None
     if not dry_run:
         typer.echo(f"sweep directory: {result.out}")
+
+
+@app.command()
+def reproduce(
+    out: Annotated[
+        Path,
+        typer.Argument(
+            metavar="OUT", help="The reproduction's directory (new, or this one's to continue)."
+        ),
+    ],
+    scale: Annotated[
+        str,
+        typer.Option(
+            help="cpu (vgg12 at 1/8 width, 4,000 images, ~2 h on 2 cores) or gpu (the paper's: "
+            "width 1, all 10,000 images, 300 epochs)."
+        ),
+    ] = default(_RE, "scale"),
+    quick: Annotated[
+        bool,
+        typer.Option("--quick", help="A tiny MLP on synthetic data (under a minute; CI's)."),
+    ] = default(_RE, "quick"),
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            help="Required for cpu and gpu: a CIFAR-10 path (cifar-10-python.tar.gz, "
+            "cifar-10-batches-py/, or a train/<class>/, test/<class>/ image tree as a folder or "
+            ".tar[.gz]); with --quick also a synthetic family such as teacher:n=256,dim=16."
+        ),
+    ] = default(_RE, "dataset"),
+    seed: Annotated[int, typer.Option(help="Seed of every draw.")] = default(_RE, "seed"),
+    device: Annotated[
+        str | None,
+        typer.Option(help="cpu, cuda or cuda:N (default: cpu; cuda for --scale gpu)."),
+    ] = default(_RE, "device"),
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or table.")] = False,
+) -> None:
+    """The paper's experiment at a scale, and each of its claims checked: OUT/REPORT.md and
+    OUT/report.html (one self-contained page).
+
+    Trains OUT/train (an ordinary umwelt train run: vgg12, hinge loss, cat vs dog), its Hessian
+    at the paper's epochs, samples the circuit symmetry at initialization (OUT/circuits), and
+    decides every claim: holds, does not hold, or not measurable at this scale. The same
+    command again continues an interrupted reproduction.
+    """
+    from sim.reproduce import prepare as prepare_reproduction
+    from sim.reproduce import run as run_reproduction
+
+    try:
+        cfg = ReproduceConfig(
+            out=out, scale=scale, quick=quick, dataset=dataset, seed=seed, device=device
+        )
+        plan = prepare_reproduction(cfg)  # values, OUT and the dataset; nothing written yet
+        if quiet:
+            result = run_reproduction(plan)
+        else:
+            from sim.display import reproduce_table, train_progress
+
+            start = max(0, _last_epoch(plan.train.out))
+            label = f"reproduce {plan.cfg.preset}: {plan.cfg.model}"
+            with train_progress(plan.cfg.epochs, label, start=start) as bar:
+                result = run_reproduction(
+                    plan, on_epoch=bar.epoch, on_step=bar.step, on_stage=bar.stage
+                )
+            reproduce_table(result)
+    except UmweltError as err:
+        _fail(err)
+    except KeyboardInterrupt:
+        typer.echo("interrupted; the same command continues the reproduction", err=True)
+        raise typer.Exit(code=130) from None
+    typer.echo(f"report: {result.report_md} and {result.report_html}")
+
+
+def _last_epoch(run_dir: Path) -> int:
+    """The last epoch of a train run's rows so far (-1 before the first)."""
+    from sim.runs import Run
+
+    try:
+        rows = Run.open(run_dir).metrics()
+    except UmweltError:
+        return -1
+    return int(rows[-1]["epoch"]) if rows else -1
 
 
 def main() -> None:

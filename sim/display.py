@@ -14,6 +14,7 @@ __all__ = [
     "circuits_table",
     "epoch_progress",
     "exact_table",
+    "reproduce_table",
     "simulate_table",
     "sweep_progress",
     "sweep_table",
@@ -153,6 +154,12 @@ class _TrainProgress:
     def epoch(self, row: dict) -> None:
         self._headline = f"loss {row['loss']:.2g} acc {row['train_acc']:.3f}/{row['test_acc']:.3f}"
         self._p.update(self._e, completed=row["epoch"], status=self._headline)
+
+    def stage(self, name: str) -> None:
+        """What follows the training (``umwelt reproduce``: ``circuits``, ``claims``), shown on
+        the steps' bar."""
+        if name != "train":
+            self._p.update(self._s, description=name, status="")
 
 
 @contextlib.contextmanager
@@ -502,3 +509,18 @@ _BOUNDARY_FIELDS = frozenset(
     {"complexity", "n_star", "low", "high", "status", "reason", "b0", "b1", "n_runs",
      "n_converged"}
 )  # fmt: skip
+
+
+def reproduce_table(result) -> None:
+    """``umwelt reproduce``: one row per claim, the measured value with its interval and the
+    verdict (the reasons are in REPORT.md)."""
+    out = Console(highlight=False)
+    colour = {"holds": "green", "does not hold": "red"}
+    table = Table(title=escape(f"{result.out}: the paper's claims ({result.wall_s:.0f} s)"))
+    for col in ("claim", "where", "measured [95 % CI]", "verdict"):
+        table.add_column(col, overflow="fold")
+    for c in result.claims:
+        style = colour.get(c.verdict, "dim")
+        table.add_row(escape(c.key), escape(c.where), escape(c.measured_text()),
+                      f"[{style}]{escape(c.verdict)}[/{style}]")  # fmt: skip
+    out.print(table)

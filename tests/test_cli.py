@@ -18,6 +18,7 @@ from sim import cli
 from sim.circuits import CircuitsConfig
 from sim.exact import ExactConfig
 from sim.hessian import HessianConfig
+from sim.reproduce import ReproduceConfig
 from sim.runs import SimulateConfig, TrainConfig
 from sim.sweep import SweepConfig
 from umwelt.errors import ConfigError
@@ -30,6 +31,7 @@ COMMANDS = {
     "circuits": CircuitsConfig,
     "hessian": HessianConfig,
     "sweep": SweepConfig,
+    "reproduce": ReproduceConfig,
 }
 
 

@@ -23,8 +23,9 @@ DRIVERS = (
     *("sim.simulate", "sim.exact", "sim.circuits", "sim.train", "sim.hessian", "sim.plot"),
     "sim.phases",
 )
-#: what sits above the drivers and may call them (the sweep starts train and Hessian runs)
-ABOVE = ("sim.cli", "sim.api", "sim.benchmarks", "sim.sweep")
+#: what sits above the drivers and may call them (the sweep starts train and Hessian runs, a
+#: reproduction a train run, its Hessian, the circuits and the phases)
+ABOVE = ("sim.cli", "sim.api", "sim.benchmarks", "sim.sweep", "sim.reproduce")
 
 
 def _modules() -> dict[str, Path]:

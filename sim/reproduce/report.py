@@ -113,7 +113,8 @@ def _image(path: Path) -> str:
 
 
 def html_page(claims: list[Claim], settings: dict[str, Any], notes: list[str] = ()) -> str:
-    """``report.html``: the same content on one self-contained page (figures as data URIs)."""
+    """``report.html``: the same content on one self-contained page (each figure once, as a
+    data URI, linked from the rows that show it)."""
     import json
 
     e = html.escape
@@ -121,12 +122,17 @@ def html_page(claims: list[Claim], settings: dict[str, Any], notes: list[str] = 
     for c in claims:
         css = c.verdict.replace(" ", "-")
         verdict = e(c.verdict) + (f"<br><small>{e(c.reason)}</small>" if c.reason else "")
-        fig = f'<a href="#fig-{e(c.key)}">{e(c.figure.name)}</a>' if c.figure else "—"
+        fig = f'<a href="#fig-{e(Path(c.figure).stem)}">{e(c.figure.name)}</a>' if c.figure else "—"
         rows.append(f"<tr><td>{e(c.claim)}</td><td>{e(c.where)}</td><td>{e(c.paper)}</td>"
                     f"<td>{e(c.measured_text())}</td><td class=\"{css}\">{verdict}</td>"
                     f"<td>{fig}</td></tr>")  # fmt: skip
-    figures = [f'<h3 id="fig-{e(c.key)}">{e(c.where)}: {e(c.claim)}</h3>{_image(c.figure)}'
-               for c in claims if c.figure]  # fmt: skip
+    shown: dict[Path, list[Claim]] = {}  # each figure once, with the claims it shows
+    for c in claims:
+        if c.figure:
+            shown.setdefault(Path(c.figure), []).append(c)
+    figures = [f'<h3 id="fig-{e(path.stem)}">{e(path.name)}: '
+               f'{e("; ".join(dict.fromkeys(c.where for c in cs)))}</h3>{_image(path)}'
+               for path, cs in shown.items()]  # fmt: skip
     notes_html = "".join(f"<li>{e(n)}</li>" for n in notes)
     body = (
         "<h1>Reproduction report</h1><table><thead><tr><th>claim</th><th>where</th>"

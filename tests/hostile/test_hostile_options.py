@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import pickle
 import shutil
@@ -48,6 +49,13 @@ HESSIAN = ["hessian", "{sim}", "--quiet", "--no-figures", "--lanczos-steps", "3"
            "3", "--start-vectors", "2", "--entries", "0", "--grid-points", "11"]  # fmt: skip
 HESSIAN_TRAIN = ["hessian", "{train}", *HESSIAN[2:]]
 PHASES = ["phases", "{sim}", "--json"]
+
+
+def _cuda() -> bool:
+    """Whether this machine has a GPU (the gpu scale would then run, not fail)."""
+    import torch
+
+    return torch.cuda.is_available()
 
 
 #: (command, the options a case gives beyond its base): what the coverage test counts
@@ -530,6 +538,9 @@ CASES += _cases("hessian", HESSIAN, [
     ("dtype-coarse", ["--dtype", "float16"], "dtype float16 is too coarse"),
     ("corr-entries-unknown", ["--corr-entries", "random"],
      "corr entries must be one of uniform, columns, got 'random'"),
+    ("deflation-steps-negative", ["--deflation-steps", "-1"],
+     "deflation steps must be an integer ≥ 0, got -1"),
+    ("deflation-steps-huge", ["--deflation-steps", "100000"], "--deflation-steps 100000 exceeds"),
     ("block-vectors-one", ["--blocks", "--block-vectors", "1"],
      "block vectors must be an integer ≥ 2, got 1"),
     ("block-vectors-huge", ["--blocks", "--block-vectors", "65"],
@@ -586,6 +597,55 @@ CASES += _cases("phases", PHASES, [
     ("two-sided-below-neg-tol", ["--two-sided-min", "0.01"],
      "two_sided_min (0.01) must exceed neg_tol (0.05)"),
     ("flag-given-a-value", ["--json", "yes"], "unexpected extra argument(s) (yes)"),
+])  # fmt: skip
+
+# -- umwelt reproduce -----------------------------------------------------------------------------
+
+REPRODUCE = ["reproduce", "{out}", "--quick", "--quiet"]
+CASES += _cases("reproduce", REPRODUCE, [
+    ("scale-unknown", ["--scale", "tpu"], "scale must be one of cpu, gpu, got 'tpu'"),
+    ("scale-empty", ["--scale", ""], "scale must be one of cpu, gpu, got ''"),
+    ("scale-capitals", ["--scale", "CPU"], "got 'CPU'"),
+    ("scale-gpu-without-cuda", ["--scale", "gpu"], "the gpu scale runs on cuda",
+     pytest.mark.skipif(_cuda(), reason="CUDA is available: the gpu scale would run")),
+    ("dataset-empty", ["--dataset", ""], "dataset must be a CIFAR-10 path, got ''"),
+    ("dataset-unknown", ["--dataset", "imagenet"], "CIFAR-10 path 'imagenet' does not exist"),
+    ("dataset-knob-text", ["--dataset", "teacher:n=abc"], "got 'abc'"),
+    ("dataset-huge", ["--dataset", f"teacher:n={HUGE}"], "needs about"),
+    ("dataset-a-text-file", ["--dataset", "{file}"], "afile' is not CIFAR-10 data"),
+    ("dataset-a-broken-tar", ["--dataset", "{tar}"], "broken.tar.gz' is not CIFAR-10 data"),
+    ("dataset-a-named-pipe", ["--dataset", "{pipe}"], "pipe' is neither a directory nor a file"),
+    ("dataset-name-too-long", ["--dataset", "{long}"], "File name too long"),
+    ("dataset-tiny-cifar", ["--dataset", "{cifar}"], "256"),  # subset 256 of 20 images
+    ("seed-negative", ["--seed", "-1"], "seed must be an integer ≥ 0, got -1"),
+    ("seed-text", ["--seed", "x"], "'--seed': got 'x'"),
+    ("device-unknown", ["--device", "gpu"], "'gpu'"),
+    ("device-empty", ["--device", ""], "''"),
+    ("device-cuda-99", ["--device", "cuda:99"], "'cuda:99'"),
+    ("option-unknown", ["--epochs", "3"], "No such option: --epochs"),
+])  # fmt: skip
+CASES += _cases("reproduce", ["reproduce", "{out}", "--quiet"], [
+    ("dataset-not-given", [], "--dataset is required for the cpu scale: a CIFAR-10 path"),
+    ("dataset-a-family", ["--dataset", "digits"], "must be a CIFAR-10 path"),
+    ("dataset-missing", ["--dataset", "{missing}/cifar-10-python.tar.gz"], "does not exist"),
+    ("dataset-an-empty-dir", ["--dataset", "{empty}"], "empty"),
+    ("dataset-tiny-cifar-cpu", ["--dataset", "{cifar}"], "4000"),  # subset 4000 of 20 images
+    ("quick-given-a-value", ["--quick", "yes"], "unexpected extra argument(s) (yes)"),
+])  # fmt: skip
+CASES += _cases("reproduce", ["reproduce", "--quick", "--quiet"], [
+    ("out-missing", [], "Missing argument 'OUT'"),
+    ("out-a-file", ["{file}"], "afile' is a file, not a directory"),
+    ("out-under-a-file", ["{file}/rep"], "which is a file"),
+    ("out-under-proc", ["/proc/umwelt-rep"], "cannot write in"),
+    ("out-name-too-long", ["{long}"], "File name too long"),
+    ("out-a-broken-link", ["{broken_link}"], "is a broken symbolic link"),
+    ("out-a-link-loop", ["{loop}"], "Too many levels of symbolic links"),
+    ("out-not-empty", ["{junk}"], "holds no reproduction (no reproduce.json)"),
+    ("out-a-train-run", ["{train}"], "holds no reproduction (no reproduce.json)"),
+    ("out-another-reproduction", ["{reproduction}"],
+     "holds another reproduction: its seed = 7, this one's 0"),
+    ("out-a-broken-settings-file", ["{bad_reproduction}"], "is not valid JSON"),
+    ("out-two", ["{out}", "extra"], "unexpected extra argument(s) (extra)"),
 ])  # fmt: skip
 
 # -- umwelt bench, and the group ------------------------------------------------------------------
@@ -660,6 +720,16 @@ def _cifar(root: Path) -> Path:
     return root
 
 
+def _reproduction(path: Path, seed: int) -> Path:
+    """A reproduction's directory as a first session leaves it: its settings (quick, ``seed``)."""
+    from sim.reproduce import ReproduceConfig
+
+    settings = ReproduceConfig(out=path, quick=True, seed=seed).validated().settings()
+    path.mkdir()
+    _write(path / "reproduce.json", json.dumps({"settings": settings, "dataset_sha256": None}))
+    return path
+
+
 def _npy(path: Path, array: np.ndarray) -> Path:
     np.save(path, array, allow_pickle=array.dtype == object)
     return path
@@ -686,6 +756,9 @@ PLACES = {
     "npy_nan": lambda root, rq: _npy(root / "nan.npy", np.array([np.nan, 1.0, 2.0])),
     "npy_five": lambda root, rq: _npy(root / "five.npy", np.ones(5)),
     "dir_npy": lambda root, rq: _dir(root / "dir.npy"),
+    "reproduction": lambda root, rq: _reproduction(root / "reproduction", seed=7),
+    "bad_reproduction": lambda root, rq: _write(_dir(root / "bad") / "reproduce.json", "{"
+                                                ).parent,
     "graph_no_edges": lambda root, rq: _write(root / "g1.json", '{"nodes": []}'),
     "graph_bad_edge": lambda root, rq: _write(root / "g2.json", '{"edges": [[1, 2, 3]]}'),
     "graph_bad_weight": lambda root, rq: _write(
@@ -770,10 +843,12 @@ def test_the_corpus_covers_every_command_and_option():
     group = typer.main.get_command(app)
     # (--blocks: a net with fewer than two weight layers, its bad case, cannot be built)
     switches = {"--help", "--quiet", "--json", "--figures", "--fresh", "--moments", "--blocks"}
-    for name in ("simulate", "train", "exact", "circuits", "hessian", "plot", "phases", "bench"):
+    commands = ("simulate", "train", "exact", "circuits", "hessian", "plot", "phases", "bench",
+                "reproduce")  # fmt: skip
+    for name in commands:
         for param in group.commands[name].params:
             for opt in param.opts:
                 if opt.startswith("--") and opt not in switches and not param.hidden:
                     assert (name, opt) in GIVEN, (name, opt)
     counts = Counter(p.id.partition("-")[0] for p in CASES)
-    assert len(CASES) > 150 and len(counts) == 9, counts
+    assert len(CASES) > 150 and len(counts) == 10, counts
