@@ -115,7 +115,10 @@ active fraction and the entries' bootstrap sums are all-reduced, so the rows equ
 process up to round-off. Only rank 0 writes.
 
 The package: :mod:`~sim.hessian.config` (:class:`HessianConfig`), :mod:`~sim.hessian.analysis`
-(the two passes, :func:`analyse_epoch`), :mod:`~sim.hessian.store` (the analysis directory).
+(the passes over the epochs, :func:`analyse_epoch`), :mod:`~sim.hessian.spectrum` (an epoch's
+SLQ run and extremes, the grid scan, the blocks, the round-off check),
+:mod:`~sim.hessian.entries` (an epoch's sampled entries and their statistics),
+:mod:`~sim.hessian.store` (the analysis directory).
 """
 
 from sim.hessian.analysis import (

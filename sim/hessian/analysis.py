@@ -24,14 +24,43 @@ import numpy as np
 from sim.figures import hessian_figures
 from sim.hessian import store
 from sim.hessian.config import HessianConfig, checkpoints_of
+from sim.hessian.entries import (
+    BAND_LEVEL,
+    CORR_SUBMATRIX,
+    ENTRY_EDGES,
+    FIXED_RULES,
+    entry_pairs,
+    sampled_entries,
+)
+from sim.hessian.spectrum import (
+    EIGSH_TOL,
+    EXTREME_RTOL,
+    GRID_SCAN_STEPS,
+    ROUNDOFF_EXAMPLES,
+    SLQ_DIST,
+    extreme_eigenvalues,
+    grid_scan,
+    layer_blocks_of,
+    roundoff_row,
+    spectrum,
+)
 from sim.runs import HessianSettings, Run
-from sim.runs.hessian import AUTO_FLOAT64_LIMIT, ENTRY_CHUNK_BYTES, check_requests
+from sim.runs.hessian import AUTO_FLOAT64_LIMIT, check_requests
 from sim.runs.lock import RunLock
 from umwelt.errors import ConfigError, NonFiniteError, UmweltError
 from umwelt.seeds import index_seed, streams
 
-__all__ = [
+__all__ = [  # (the spectrum's and the entries' names too, from their modules)
     "AUTO_FLOAT64_LIMIT",
+    "BAND_LEVEL",
+    "CORR_SUBMATRIX",
+    "EIGSH_TOL",
+    "ENTRY_EDGES",
+    "EXTREME_RTOL",
+    "FIXED_RULES",
+    "GRID_SCAN_STEPS",
+    "ROUNDOFF_EXAMPLES",
+    "SLQ_DIST",
     "Progress",
     "analyse",
     "analyse_epoch",
@@ -47,24 +76,12 @@ __all__ = [
     "settings_record",
     "spectrum",
     "stream_seeds",
+    "entry_pairs",
+    "layer_blocks_of",
+    "sampled_entries",
 ]
 
 SYMLOG_C = 1e-3  # the symlog grid's linear scale c, a fraction of the bound (symmetric_grid's)
-EIGSH_TOL = 1e-6  # ARPACK's relative tolerance for extremes="eigsh"
-# extremes="slq": the SLQ's outermost Ritz values are the extremes when their residual bounds
-# are at most this fraction of the spectral radius (else a separate Lanczos pass)
-EXTREME_RTOL = 1e-3
-GRID_SCAN_STEPS = 20  # Lanczos steps of the scan that fixes a grid shared by several epochs
-ROUNDOFF_EXAMPLES = 256  # examples of the float32-against-float64 product (roundoff_row)
-BAND_LEVEL = 0.9  # the density's band: ± z_0.95 standard errors (closed form, umwelt SLQ)
-# SLQ start vectors: normalized Gaussian ones are uniform on the sphere, where the error bars'
-# closed form is exact in law (with Rademacher ones it is only an upper bound)
-SLQ_DIST = "gaussian"
-CORR_SUBMATRIX = 100  # size of the saved correlation sub-matrix (figs. 6b,c)
-# fixed bins of H^(b)/std (fig. 6a) and of the signed H/std (fig. 7a): even in asinh(x), i.e.
-# linear within ±1 and logarithmic beyond, up to ±10⁴ (values beyond are counted in the end bins)
-ENTRY_EDGES = np.sinh(np.linspace(-np.arcsinh(1e4), np.arcsinh(1e4), 241))
-
 Progress = Callable[[str, int, int, str], None]
 
 
@@ -163,243 +180,6 @@ def build_operator(model, X, y, *, ids, loss, batch_size, gate_seed, epoch, worl
 
 
 # -- one epoch -------------------------------------------------------------------------------------
-
-
-def extreme_eigenvalues(op, cfg: HessianConfig, steps: int, seed: int) -> tuple[float, float]:
-    """The extremes by a separate pass: ARPACK (``extremes="eigsh"``) or one fully
-    re-orthogonalized Lanczos run of ``steps`` steps (``"lanczos"``, and ``"slq"`` when the
-    SLQ's Ritz values have not converged)."""
-    from umwelt.nn.hessian import eigsh_extremes, lanczos_extremes
-
-    if cfg.extremes == "eigsh":
-        lo, hi = eigsh_extremes(op, 1, tol=EIGSH_TOL, seed=seed)
-        return float(lo[0]), float(hi[0])
-    return lanczos_extremes(op, steps, seed=seed)
-
-
-def spectrum(op, cfg: HessianConfig, steps: dict, seeds: dict, stage: Callable):
-    """The epoch's SLQ run (``lanczos_steps`` × ``start_vectors`` products, the vectors in
-    blocks; with ``deflation_steps`` first a Lanczos run of that many steps whose converged
-    eigenpairs become exact point masses, :mod:`umwelt.nn.hessian.deflation`) and its
-    extremes: ``(res, extremes)`` with ``extremes`` a dict of ``lo``, ``hi``,
-    ``from`` and the residual bounds ``residual_lo``, ``residual_hi`` of the SLQ's outermost
-    Ritz values.
-
-    With ``extremes="slq"`` (the default) the extremes are those Ritz values when both residual
-    bounds are at most :data:`EXTREME_RTOL` × the spectral radius (some eigenvalue then lies
-    that close to each; as the Ritz values lie inside the spectrum, they are its ends to that
-    accuracy): no product more. Otherwise a separate pass (:func:`extreme_eigenvalues`), and
-    the outermost of both.
-    """
-    from umwelt.nn.hessian import CountedOperator, slq
-
-    k, n_v = steps["lanczos_steps"], cfg.start_vectors
-    total, done = k * n_v, [0]
-
-    def tick(m: int) -> None:
-        done[0] += m
-        stage("slq", min(done[0], total), total)
-
-    counted = CountedOperator(op, tick)
-    if cfg.deflation_steps:  # the converged eigenpairs of one run as exact point masses
-        from umwelt.nn.hessian.deflation import converged_pairs, deflated_slq
-
-        total += cfg.deflation_steps
-        theta, Y = converged_pairs(counted, cfg.deflation_steps, seed=seeds["extremes"])
-        res = deflated_slq(counted, theta, Y, k, n_v, seed=seeds["slq"])
-    else:
-        res = slq(counted, k, n_v, seed=seeds["slq"], dist=SLQ_DIST, reorth=cfg.reorth)
-    stage("slq", total, total)
-    lo, hi, r_lo, r_hi = res.extremes()
-    radius = max(abs(lo), abs(hi))
-    out = {"lo": lo, "hi": hi, "from": "slq", "residual_lo": r_lo, "residual_hi": r_hi}
-    if cfg.extremes == "slq" and max(r_lo, r_hi) <= EXTREME_RTOL * radius:
-        return res, out
-    stage("extremes", 0, 1, "a separate pass")
-    a, b = extreme_eigenvalues(op, cfg, steps["extreme_steps"], seeds["extremes"])
-    stage("extremes", 1, 1, "")
-    source = "slq+lanczos" if cfg.extremes == "slq" else cfg.extremes
-    out |= {"lo": min(a, lo), "hi": max(b, hi), "from": source}
-    out |= {"separate_lo": a, "separate_hi": b}
-    return res, out
-
-
-def grid_scan(op, cfg: HessianConfig, steps: dict, seeds: dict) -> float:
-    r"""The largest :math:`|\lambda|` that fixes the shared grid when several epochs are
-    analysed before any grid exists: a short Lanczos run (:data:`GRID_SCAN_STEPS` steps at
-    most) with ``extremes="slq"``, the separate pass otherwise (its extremes then serve the
-    epoch's row too)."""
-    from umwelt.nn.hessian import lanczos_extremes
-
-    if cfg.extremes == "slq":
-        lo, hi = lanczos_extremes(
-            op, min(GRID_SCAN_STEPS, steps["extreme_steps"]), seed=seeds["extremes"]
-        )
-    else:
-        lo, hi = extreme_eigenvalues(op, cfg, steps["extreme_steps"], seeds["extremes"])
-    return max(abs(lo), abs(hi))
-
-
-def draw_entries(op, cfg, K: int, n_columns: int | None, seeds, *, loss_name: str, stored=None):
-    """The entries of an epoch: ``(sample, uniform, rule, total)``.
-
-    ``uniform`` marks the entries drawn uniformly among all admissible pairs (the correlation
-    sub-matrix's, figs. 6b,c); ``total`` is the number of pairs the rule admits in the whole
-    Hessian (``"nonzero"``: in the sampled columns only); ``rule`` says how they were drawn:
-
-    * ``"circuit"`` / ``"gauss-newton"`` — the pairs some basis circuit joins (every cross-layer
-      pair for a loss with curvature; :mod:`umwelt.nn.hessian.pairs`), ``K`` in all: with
-      ``corr_entries="uniform"`` min(:data:`CORR_SUBMATRIX`, K/2) uniform ones, the rest in
-      ``entry_columns`` random columns — from the shapes and the seed alone, so the same
-      pairs at every epoch (``stored``: those of the run's ``hessian/config.json``, reused);
-    * ``"uniform"`` — ``entry_columns=None``: ``K`` uniform cross-layer pairs;
-    * ``"nonzero"`` — a model whose weights are not a chain of layers: the non-zero entries of
-      ``entry_columns`` columns at this epoch (:func:`~umwelt.nn.hessian.nonzero_entries`).
-    """
-    from umwelt.nn.hessian import EntrySample, nonzero_entries, sample_entries
-    from umwelt.nn.hessian.pairs import circuit_entries, circuit_layout
-
-    if stored is not None:
-        rows, cols = np.asarray(stored["rows"], np.int64), np.asarray(stored["cols"], np.int64)
-        sample = EntrySample(rows, cols, op.n, int(stored["population"]), False, seeds["entries"])
-        return sample, np.asarray(stored["uniform"], bool), str(stored["rule"]), stored["total"]
-    if n_columns is None:
-        sample = sample_entries(op, K, seed=seeds["entries"])
-        return sample, np.ones(sample.size, bool), "uniform", sample.population
-    curvature = loss_name in ("logistic", "quadratic-hinge")
-    layout = circuit_layout(op.param_shapes, gauss_newton=curvature)
-    if layout is None:
-        sample = nonzero_entries(op, K, n_columns, seed=seeds["entries"])
-        return sample, np.zeros(sample.size, bool), "nonzero", sample.population
-    # K in all: of them min(100, K/2) uniform for the correlation sub-matrix
-    U = min(CORR_SUBMATRIX, K // 2) if cfg.corr_entries == "uniform" else 0
-    (r, c, pop), (ur, uc, total) = circuit_entries(
-        layout, K - U, n_columns, uniform=U, seed=seeds["entries"]
-    )
-    rows, cols = np.concatenate([r, ur]), np.concatenate([c, uc])
-    uniform = np.concatenate([np.zeros(r.size, bool), np.ones(ur.size, bool)])
-    sample = EntrySample(rows, cols, op.n, pop, False, seeds["entries"])
-    return sample, uniform, "gauss-newton" if curvature else "circuit", total
-
-
-def entry_bands(st, ratio_ex, uniform, total: int, samples, seeds) -> dict:
-    """Fig. 7b's bands and fig. 7c's coupling set and joint shape, for the row.
-
-    * ``frac_means_below_015_lo``/``_hi`` and ``..._per_example_lo``/``_hi``: a
-      :data:`BAND_LEVEL` band over the sampled entries
-      (:func:`~umwelt.nn.hessian.fraction_band`);
-    * ``coupling_set_*``: the coupling set scaled to the ``total`` pairs of the whole Hessian
-      (:func:`~umwelt.nn.hessian.coupling_set_from_pairs`), from the uniform entries when there
-      are some (``coupling_set_sample``; column-confined entries share weights and correlate
-      more), with its quasi-Poisson band;
-    * ``mardia_*``: Mardia's multivariate skewness and kurtosis of the entries' bootstrap
-      distribution (:func:`~umwelt.nn.hessian.mardia`).
-    Each is left out (``NaN``) below the entries or resamples it needs.
-    """
-    from umwelt.nn.hessian import coupling_set_from_pairs, fraction_band, mardia
-    from umwelt.nn.hessian.coupling import MIN_ENTRIES, MIN_SAMPLES, pair_significance
-
-    out: dict[str, Any] = {}
-    ratio = st.ratio[st.live]
-    for key, r in (("frac_means_below_015", ratio), ("frac_means_below_015_per_example", ratio_ex)):
-        lo, hi, how = fraction_band(r < st.threshold, level=BAND_LEVEL, seed=seeds["bootstrap"])
-        out |= {f"{key}_lo": lo, f"{key}_hi": hi}
-    out["frac_band"] = how
-    idx, G = pair_significance(st)  # over the live entries
-    use = uniform[idx] if uniform[idx].sum() >= MIN_ENTRIES else np.ones(idx.size, bool)
-    out["coupling_set_sample"] = "uniform" if not use.all() or uniform.all() else "columns"
-    if use.sum() >= MIN_ENTRIES and total >= use.sum():
-        cs = coupling_set_from_pairs(
-            G[np.ix_(use, use)], total, seed=seeds["bootstrap"], n=st.n, level=BAND_LEVEL
-        )
-        out |= cs.row()
-    if samples.shape[0] >= MIN_SAMPLES and st.live.sum() >= 2:
-        out |= mardia(samples[:, st.live], seed=seeds["corr"]).row()
-    return out
-
-
-def sampled_entries(op, cfg, K: int, n_columns: int | None, seeds, stage: Callable, **draw):
-    """Sampled entries, their bootstrap over all examples (reduced over ranks), statistics."""
-    from umwelt.nn.hessian import (
-        correlation_submatrix,
-        entry_contributions,
-        entry_statistics,
-        entry_summary,
-        example_bootstrap,
-    )
-
-    sample, uniform, rule, total = draw_entries(op, cfg, K, n_columns, seeds, **draw)
-    if sample.size == 0:  # no non-zero entry (e.g. a converged hinge net: H = 0)
-        return {"frac_means_below_015": math.nan, "coupling_exponent": math.nan, "n_entries": 0}, {}
-    err: NonFiniteError | None = None
-    C = np.zeros((op.n_examples, sample.size))
-    c_chunk = 8
-    e_chunk = int(np.clip(ENTRY_CHUNK_BYTES // (8 * c_chunk * op.n), 8, 256))
-    try:
-        C = entry_contributions(
-            op,
-            sample,
-            example_chunk=e_chunk,
-            column_chunk=c_chunk,
-            progress=lambda done, total: stage("entries", done, total),
-        )  # (n_shard, K)
-    except NonFiniteError as e:
-        err = e
-    if op.any_failed(err is not None):
-        raise err or NonFiniteError(
-            f"a per-example Hessian product ({op.context}) is not finite on another process"
-        )
-    if err is not None:
-        raise err
-    n = op.n_total
-    samples, value = example_bootstrap(op, C, cfg.bootstrap, seed=seeds["bootstrap"])
-    st = entry_statistics(samples, value, n=op.n)
-    summary = entry_summary(st)
-    # the other reading of the paper's "normalized by its standard deviation": the spread of the
-    # entry's per-example contributions, √n times the bootstrap std of the mean
-    ratio_ex = st.ratio[st.live] / math.sqrt(n)
-    summary["frac_means_below_015_per_example"] = (
-        float((ratio_ex < st.threshold).mean()) if ratio_ex.size else math.nan
-    )
-    summary["entry_rule"] = rule
-    summary |= entry_bands(st, ratio_ex, uniform, total, samples, seeds)
-    if uniform.any() and not uniform.all():  # the uniform ones' block (figs. 6b,c)
-        sub_idx = np.nonzero(uniform & st.live)[0][:CORR_SUBMATRIX]
-        sub = st.corr[np.ix_(sub_idx, sub_idx)]
-        summary["corr_entries"] = "uniform"
-    else:
-        sub_idx, sub = correlation_submatrix(st, CORR_SUBMATRIX, seed=seeds["corr"])
-        summary["corr_entries"] = "uniform" if uniform.all() else "columns"
-    live = st.live
-    norm = np.clip(st.normalized[:, live], ENTRY_EDGES[0], ENTRY_EDGES[-1])
-    signed = np.where(live, st.value / np.where(live, st.std, 1.0), np.nan)
-    arrays = {
-        "entry_rows": sample.rows,
-        "entry_cols": sample.cols,
-        "entry_uniform": uniform,
-        "entry_population": sample.population,
-        "entry_total": total,
-        "entry_rule": rule,
-        "entry_value": st.value,
-        "entry_std": st.std,
-        "entry_mean_over_std": signed,
-        "entry_live": live,
-        "entry_n_corr": st.n_corr,
-        "entry_skew": st.skew,
-        "entry_kurt": st.kurt,
-        "entry_skew_sig": st.skew_sig,
-        "entry_kurt_sig": st.kurt_sig,
-        "entry_samples": samples,
-        "normalized_edges": ENTRY_EDGES,
-        "normalized_hist": np.histogram(norm, ENTRY_EDGES)[0],
-        "ratio_edges": ENTRY_EDGES,
-        "ratio_hist": np.histogram(
-            np.clip(signed[live], ENTRY_EDGES[0], ENTRY_EDGES[-1]), ENTRY_EDGES
-        )[0],
-        "corr_sub_index": sub_idx,
-        "corr_sub": sub,
-    }
-    return summary, arrays
 
 
 def analyse_epoch(
@@ -813,84 +593,6 @@ def _analyse(cfg: HessianConfig, *, world, device: str, progress: Progress | Non
             f"epoch {e}: {err}; stopped there (epochs analysed before it: {kept}, in {str(out)!r})"
         )
     return rows
-
-
-#: the entry rules whose pairs depend on the shapes and seed alone (kept for the whole run)
-FIXED_RULES = ("circuit", "gauss-newton", "uniform")
-
-
-def entry_pairs(arrays: dict) -> dict:
-    """The entries of an epoch as ``hessian/config.json`` keeps them for the run."""
-    return {
-        "rule": str(arrays["entry_rule"]),
-        "rows": arrays["entry_rows"].tolist(),
-        "cols": arrays["entry_cols"].tolist(),
-        "uniform": arrays["entry_uniform"].tolist(),
-        "population": int(arrays["entry_population"]),
-        "total": int(arrays["entry_total"]),
-    }
-
-
-def layer_blocks_of(op, cfg, seeds, stage: Callable, arrays: dict) -> dict:
-    r"""``--blocks``: the layer × layer blocks (:func:`~umwelt.nn.hessian.blocks.layer_blocks`,
-    layers × ``block_vectors`` products) into ``arrays``; the row's summary of them: the
-    within-layer share of :math:`\mathrm{tr}\,H^2` and the pair with the largest share."""
-    from umwelt.nn.hessian import CountedOperator
-    from umwelt.nn.hessian.blocks import layer_blocks
-
-    L = len(op.param_offsets) - 1
-    total, done = L * cfg.block_vectors, [0]
-
-    def tick(m: int) -> None:
-        done[0] += m
-        stage("blocks", min(done[0], total), total)
-
-    bl = layer_blocks(
-        CountedOperator(op, tick),
-        op.param_offsets,
-        cfg.block_vectors,
-        seed=index_seed(seeds["checks"], 2),
-    )
-    arrays |= bl.arrays()
-    arrays["block_names"] = np.array(op.param_names)
-    within = float(np.trace(bl.share)) if np.isfinite(bl.share).all() else math.nan
-    top = np.unravel_index(np.nanargmax(bl.share), bl.share.shape) if np.isfinite(within) else None
-    return {
-        "blocks_within_share": within,
-        "blocks_within_share_se": float(np.sqrt((np.diag(bl.share_se) ** 2).sum())),
-        "blocks_top_pair": None if top is None else [int(top[0]), int(top[1])],
-        "blocks_top_share": None if top is None else float(bl.share[top]),
-    }
-
-
-def roundoff_row(ops, row: dict, *, seed: int) -> dict:
-    r"""The round-off of float32 products, measured: ``roundoff`` :math:`\rho` =
-    :math:`\|H_{32} v - H_{64} v\| / \|H_{64} v\|` for one Gaussian ``v`` on the first
-    :data:`ROUNDOFF_EXAMPLES` examples (``ops``: their operators in float32 and float64), and
-    ``roundoff_m2`` = :math:`2\rho\,\lambda_{\max}\sqrt{m_2}`, a bound on the error it adds
-    to ``m2`` (a perturbation of norm :math:`\rho\sqrt{m_2}` of :math:`H`) to hold against
-    ``m2_se``; a warning when it is not below it."""
-    import torch
-
-    from umwelt.nn.hessian.vectors import random_vectors
-
-    op32, op64 = ops
-    v = random_vectors(op64.n, 1, seed=seed, dist="gaussian", dtype=torch.float64)[0]
-    h64 = op64.matvec(v.to(op64.device))
-    h32 = op32.matvec(v.to(device=op32.device, dtype=torch.float32)).double()
-    scale = float(torch.linalg.vector_norm(h64))
-    rho = float(torch.linalg.vector_norm(h32 - h64)) / scale if scale > 0 else 0.0
-    top = max(abs(row["lambda_min"]), abs(row["lambda_max"]))
-    bound = 2 * rho * top * math.sqrt(max(row["m2"], 0.0))
-    se = row.get("m2_se")
-    if se is not None and math.isfinite(se) and bound > se:
-        warnings.warn(
-            f"float32 round-off (relative {rho:.1e} per product) may add up to {bound:.2e} to "
-            f"m2, above its standard error {se:.2e}: consider dtype float64",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-    return {"roundoff": rho, "roundoff_m2": bound}
 
 
 def resolve_steps(cfg: HessianConfig, op) -> dict[str, int | None]:
