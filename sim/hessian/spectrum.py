@@ -88,8 +88,8 @@ def spectrum(op, cfg: HessianConfig, steps: dict, seeds: dict, stage: Callable):
 def grid_scan(op, cfg: HessianConfig, steps: dict, seeds: dict) -> float:
     r"""The largest :math:`|\lambda|` that fixes the shared grid when several epochs are
     analysed before any grid exists: a short Lanczos run (:data:`GRID_SCAN_STEPS` steps at
-    most) with ``extremes="slq"``, the separate pass otherwise (its extremes then serve the
-    epoch's row too)."""
+    most) with ``extremes="slq"``, the separate pass otherwise (which :func:`spectrum` repeats
+    for the row: those non-default modes pay it twice when several epochs fix a new grid)."""
     from umwelt.nn.hessian import lanczos_extremes
 
     if cfg.extremes == "slq":
