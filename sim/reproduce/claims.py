@@ -592,24 +592,26 @@ def entries_symmetric(ev: Evidence) -> Claim:
     return _with_reason(claim, f"{claim.reason} (the entries' values over the examples)")
 
 
-def _means(ev: Evidence, key: str) -> list[tuple[int, float, float, float]]:
+def _banded(ev: Evidence, key: str) -> list[tuple[int, float, float, float, dict]]:
+    """``(epoch, value, lo, hi, row)`` of the Hessian rows where ``key`` is finite, its band
+    ``key_lo``/``key_hi`` (the value itself where a band edge is missing)."""
     out = []
     for h in ev.hessian_rows:
         f, lo, hi = (_num(h.get(k)) for k in (key, f"{key}_lo", f"{key}_hi"))
         if math.isfinite(f):
             out.append(
-                (h["epoch"], f, lo if math.isfinite(lo) else f, hi if math.isfinite(hi) else f)
+                (h["epoch"], f, lo if math.isfinite(lo) else f, hi if math.isfinite(hi) else f, h)
             )
     return out
 
 
 def _means_claim(ev: Evidence, key: str, base: dict, note: str) -> Claim:
-    rows = _means(ev, key)
+    rows = _banded(ev, key)
     if not rows:
         return Claim(**base, reason="no analysed epoch with live sampled entries")
-    verdicts = [within(lo, hi, low=MEANS_FLOOR) for _, _, lo, hi in rows]
+    verdicts = [within(lo, hi, low=MEANS_FLOOR) for _, _, lo, hi, _ in rows]
     verdicts.append(within(rows[-1][2], rows[-1][3], low=MEANS_END))
-    e, f, lo, hi = min(rows, key=lambda r: r[1])
+    e, f, lo, hi, _ = min(rows, key=lambda r: r[1])
     trend = " → ".join(f"{r[1]:.3g}" for r in rows)
     reason = (f"epochs {', '.join(str(r[0]) for r in rows)}: {trend} (the lowest, epoch "
               f"{e}, shown); {note}; rule: ≥ {MEANS_FLOOR:g} at every epoch and ≥ "
@@ -645,20 +647,6 @@ def means_015_per_example(ev: Evidence) -> Claim:
     return _means_claim(ev, "frac_means_below_015_per_example", base, note)
 
 
-def _coupling(ev: Evidence) -> list[tuple[int, float, float, float, dict]]:
-    out = []
-    for h in ev.hessian_rows:
-        f = _num(h.get("coupling_set_fraction"))
-        if math.isfinite(f):
-            lo, hi = (
-                _num(h.get("coupling_set_fraction_lo")),
-                _num(h.get("coupling_set_fraction_hi")),
-            )
-            out.append((h["epoch"], f, lo if math.isfinite(lo) else f,
-                        hi if math.isfinite(hi) else f, h))  # fmt: skip
-    return out
-
-
 def correlations_sparse(ev: Evidence) -> Claim:
     base = {
         "key": "correlations_sparse",
@@ -668,7 +656,7 @@ def correlations_sparse(ev: Evidence) -> Claim:
         "paper": "sparse; denser at the end",
         "figure": ev.figure("hessian_entries"),
     }
-    rows = _coupling(ev)
+    rows = _banded(ev, "coupling_set_fraction")
     if len(rows) < 2:
         return Claim(**base, reason=f"{len(rows)} analysed epoch(s) with correlations; two are "
                      "needed")  # fmt: skip
@@ -690,7 +678,7 @@ def coupling_fraction(ev: Evidence) -> Claim:
         "paper": "3.39·10⁻⁴",
         "figure": ev.figure("hessian_means"),
     }
-    rows = _coupling(ev)
+    rows = _banded(ev, "coupling_set_fraction")
     if not rows:
         return Claim(**base, reason="no analysed epoch with correlations of uniform entries")
     e, f, lo, hi, h = rows[-1]
