@@ -50,7 +50,7 @@ def test_slq_keeps_the_residuals_and_its_extremes_are_the_outermost():
     assert lam[0] <= lo and hi <= lam[-1]  # Ritz values lie inside the spectrum
 
 
-def _spectrum(H: np.ndarray, k: int, extremes: str = "slq"):
+def _spectrum(H: np.ndarray, k: int, extremes: str = "slq", separate=None):
     cfg = HessianSettings(start_vectors=4, extremes=extremes)
     counted = [0]
     op = CountedOperator(
@@ -58,7 +58,7 @@ def _spectrum(H: np.ndarray, k: int, extremes: str = "slq"):
     )
     steps = {"lanczos_steps": k, "extreme_steps": k}
     seeds = {"slq": 5, "extremes": 6}
-    res, ext = spectrum(op, cfg, steps, seeds, lambda *a: None)
+    res, ext = spectrum(op, cfg, steps, seeds, lambda *a: None, separate=separate)
     return res, ext, counted[0]
 
 
@@ -81,6 +81,11 @@ def test_unconverged_ritz_values_take_a_separate_pass():
     # extremes="lanczos" always runs it
     _, ext, products = _spectrum(_matrix(150, 2, 1.0), 60, extremes="lanczos")
     assert ext["from"] == "lanczos" and products == 60 * 4 + 60
+    # the grid scan's pass, handed over, is not taken again
+    _, again, products = _spectrum(
+        _matrix(150, 2, 1.0), 60, "lanczos", (ext["separate_lo"], ext["separate_hi"])
+    )
+    assert products == 60 * 4 and again == ext
 
 
 @pytest.mark.parametrize(

@@ -487,13 +487,15 @@ def _analyse(cfg: HessianConfig, *, world, device: str, progress: Progress | Non
     # of every epoch (a short scan; the separate extremes with extremes="lanczos"/"eigsh")
     failed: tuple[int, NonFiniteError] | None = None
     done_epochs = list(epochs)
+    separate: dict[int, tuple[float, float] | None] = {}  # the scan's extremes, per epoch
     if bound is None and len(epochs) > 1:
         tops: list[float] = []
         for i, e in enumerate(epochs):
             stage("extremes", i, len(epochs), f"epoch {e}")
             op = op if i == 0 else build(e)
             try:
-                tops.append(grid_scan(op, cfg, steps, seeds))
+                top, separate[e] = grid_scan(op, cfg, steps, seeds)
+                tops.append(top)
             except NonFiniteError as err:
                 if i == 0:
                     raise NonFiniteError(f"epoch {e}: {err}; nothing was written") from None
@@ -507,15 +509,15 @@ def _analyse(cfg: HessianConfig, *, world, device: str, progress: Progress | Non
     configured = False
 
     # -- pass 2: everything, epoch by epoch, each written as soon as it exists (a first
-    # epoch without a grid fixes it from its own spectrum)
+    # epoch without a grid fixes it from its own spectrum, taken before the rest)
     rows: list[dict] = []
     for i, e in enumerate(done_epochs):
         stage("epochs", i, len(done_epochs), f"epoch {e}")
         try:
             op = op if op is not None else build(e)
-            taken = None
+            t0 = time.perf_counter()
+            taken = spectrum(op, cfg, steps, seeds, stage, separate=separate.get(e))
             if bound is None:
-                taken = spectrum(op, cfg, steps, seeds, stage)
                 top = max(abs(taken[1]["lo"]), abs(taken[1]["hi"]))
                 bound = cfg.grid_margin * top if top > 0 else 1.0
             grid, c = density_grid(bound, points)
@@ -531,6 +533,7 @@ def _analyse(cfg: HessianConfig, *, world, device: str, progress: Progress | Non
                 spectrum_of=taken,
                 pairs=pairs,
             )
+            row["wall_s"] = time.perf_counter() - t0  # with the spectrum taken before it
             if pairs is None and arrays.get("entry_rule") in FIXED_RULES:
                 pairs = entry_pairs(arrays)  # the same entries at every later epoch
             if dtype == torch.float32:

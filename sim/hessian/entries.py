@@ -72,7 +72,7 @@ def entry_bands(st, ratio_ex, uniform, total: int, samples, seeds) -> dict:
     """Fig. 7b's bands and fig. 7c's coupling set and joint shape, for the row.
 
     * ``frac_means_below_015_lo``/``_hi`` and ``..._per_example_lo``/``_hi``: a
-      :data:`BAND_LEVEL` band over the sampled entries
+      :data:`BAND_LEVEL` band over the sampled entries (``_band``: how it was taken)
       (:func:`~umwelt.nn.hessian.fraction_band`);
     * ``coupling_set_*``: the coupling set scaled to the ``total`` pairs of the whole Hessian
       (:func:`~umwelt.nn.hessian.coupling_set_from_pairs`), from the uniform entries when there
@@ -89,8 +89,7 @@ def entry_bands(st, ratio_ex, uniform, total: int, samples, seeds) -> dict:
     ratio = st.ratio[st.live]
     for key, r in (("frac_means_below_015", ratio), ("frac_means_below_015_per_example", ratio_ex)):
         lo, hi, how = fraction_band(r < st.threshold, level=BAND_LEVEL, seed=seeds["bootstrap"])
-        out |= {f"{key}_lo": lo, f"{key}_hi": hi}
-    out["frac_band"] = how
+        out |= {f"{key}_lo": lo, f"{key}_hi": hi, f"{key}_band": how}
     idx, G = pair_significance(st)  # over the live entries
     use = uniform[idx] if uniform[idx].sum() >= MIN_ENTRIES else np.ones(idx.size, bool)
     out["coupling_set_sample"] = "uniform" if not use.all() or uniform.all() else "columns"

@@ -38,7 +38,15 @@ def extreme_eigenvalues(op, cfg: HessianConfig, steps: int, seed: int) -> tuple[
     return lanczos_extremes(op, steps, seed=seed)
 
 
-def spectrum(op, cfg: HessianConfig, steps: dict, seeds: dict, stage: Callable):
+def spectrum(
+    op,
+    cfg: HessianConfig,
+    steps: dict,
+    seeds: dict,
+    stage: Callable,
+    *,
+    separate: tuple[float, float] | None = None,
+):
     """The epoch's SLQ run (``lanczos_steps`` × ``start_vectors`` products, the vectors in
     blocks; with ``deflation_steps`` first a Lanczos run of that many steps whose converged
     eigenpairs become exact point masses, :mod:`umwelt.nn.hessian.deflation`) and its
@@ -50,7 +58,8 @@ def spectrum(op, cfg: HessianConfig, steps: dict, seeds: dict, stage: Callable):
     bounds are at most :data:`EXTREME_RTOL` × the spectral radius (some eigenvalue then lies
     that close to each; as the Ritz values lie inside the spectrum, they are its ends to that
     accuracy): no product more. Otherwise a separate pass (:func:`extreme_eigenvalues`), and
-    the outermost of both.
+    the outermost of both (``separate``: that pass's ``(lo, hi)`` when :func:`grid_scan` took
+    it already).
     """
     from umwelt.nn.hessian import CountedOperator, slq
 
@@ -76,29 +85,33 @@ def spectrum(op, cfg: HessianConfig, steps: dict, seeds: dict, stage: Callable):
     out = {"lo": lo, "hi": hi, "from": "slq", "residual_lo": r_lo, "residual_hi": r_hi}
     if cfg.extremes == "slq" and max(r_lo, r_hi) <= EXTREME_RTOL * radius:
         return res, out
-    stage("extremes", 0, 1, "a separate pass")
-    a, b = extreme_eigenvalues(op, cfg, steps["extreme_steps"], seeds["extremes"])
-    stage("extremes", 1, 1, "")
+    if separate is None:
+        stage("extremes", 0, 1, "a separate pass")
+        separate = extreme_eigenvalues(op, cfg, steps["extreme_steps"], seeds["extremes"])
+        stage("extremes", 1, 1, "")
+    a, b = separate
     source = "slq+lanczos" if cfg.extremes == "slq" else cfg.extremes
     out |= {"lo": min(a, lo), "hi": max(b, hi), "from": source}
     out |= {"separate_lo": a, "separate_hi": b}
     return res, out
 
 
-def grid_scan(op, cfg: HessianConfig, steps: dict, seeds: dict) -> float:
+def grid_scan(
+    op, cfg: HessianConfig, steps: dict, seeds: dict
+) -> tuple[float, tuple[float, float] | None]:
     r"""The largest :math:`|\lambda|` that fixes the shared grid when several epochs are
-    analysed before any grid exists: a short Lanczos run (:data:`GRID_SCAN_STEPS` steps at
-    most) with ``extremes="slq"``, the separate pass otherwise (which :func:`spectrum` repeats
-    for the row: those non-default modes pay it twice when several epochs fix a new grid)."""
+    analysed before any grid exists, and the separate extremes pass if it was that: a short
+    Lanczos run (:data:`GRID_SCAN_STEPS` steps at most, ``None``) with ``extremes="slq"``, the
+    separate pass otherwise (its ``(lo, hi)``, for :func:`spectrum`'s ``separate``)."""
     from umwelt.nn.hessian import lanczos_extremes
 
     if cfg.extremes == "slq":
         lo, hi = lanczos_extremes(
             op, min(GRID_SCAN_STEPS, steps["extreme_steps"]), seed=seeds["extremes"]
         )
-    else:
-        lo, hi = extreme_eigenvalues(op, cfg, steps["extreme_steps"], seeds["extremes"])
-    return max(abs(lo), abs(hi))
+        return max(abs(lo), abs(hi)), None
+    lo, hi = extreme_eigenvalues(op, cfg, steps["extreme_steps"], seeds["extremes"])
+    return max(abs(lo), abs(hi)), (lo, hi)
 
 
 def layer_blocks_of(op, cfg, seeds, stage: Callable, arrays: dict) -> dict:

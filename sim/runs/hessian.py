@@ -94,6 +94,8 @@ class HessianSettings(JsonConfig):
             raise ConfigError(
                 f"extremes must be one of {', '.join(EXTREMES)}, got {self.extremes!r}"
             )
+        from umwelt.nn.hessian.blocks import check_probes
+
         if self.corr_entries not in CORR_ENTRIES:
             raise ConfigError(
                 f"corr entries must be one of {', '.join(CORR_ENTRIES)}, got {self.corr_entries!r}"
@@ -134,7 +136,7 @@ class HessianSettings(JsonConfig):
             seed=check_int("seed", self.seed, 0),
             deflation_steps=check_int("deflation steps", self.deflation_steps, 0),
             blocks=_flag("blocks", self.blocks),
-            block_vectors=_block_vectors(self.block_vectors),
+            block_vectors=check_probes(self.block_vectors),
         )
 
     @classmethod
@@ -149,15 +151,6 @@ def _flag(name: str, value: Any) -> bool:
     if not isinstance(value, bool | int) or value not in (0, 1):
         raise ConfigError(f"{name} must be true or false, got {value!r}")
     return bool(value)
-
-
-def _block_vectors(value: Any) -> int:
-    from umwelt.nn.hessian.blocks import MAX_PROBES
-
-    v = check_int("block vectors", value, 2)
-    if v > MAX_PROBES:
-        raise ConfigError(f"block vectors must be at most {MAX_PROBES}, got {v}")
-    return v
 
 
 #: the names of the settings (``umwelt hessian``'s options; keys of ``--hessian-settings``)

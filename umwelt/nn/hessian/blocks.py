@@ -43,7 +43,15 @@ from umwelt.errors import ConfigError
 from umwelt.nn.hessian.base import HessianOperator
 from umwelt.seeds import index_seed
 
-__all__ = ["MAX_PROBES", "PROBES", "TOP_SINGULAR", "LayerBlocks", "check_blocks", "layer_blocks"]
+__all__ = [
+    "MAX_PROBES",
+    "PROBES",
+    "TOP_SINGULAR",
+    "LayerBlocks",
+    "check_blocks",
+    "check_probes",
+    "layer_blocks",
+]
 
 TOP_SINGULAR = 3  # singular values kept per block
 
@@ -87,6 +95,15 @@ MAX_PROBES = 64  # probes per layer, at most
 MIN_DOF = 3.0  # the fewest degrees of freedom the Satterthwaite widening assumes
 
 
+def check_probes(probes: int) -> int:
+    """``probes`` per layer, checked: an integer from 2 to :data:`MAX_PROBES`
+    (:class:`ConfigError` naming it)."""
+    probes = check_int("block vectors", probes, 2)
+    if probes > MAX_PROBES:
+        raise ConfigError(f"block vectors must be at most {MAX_PROBES}, got {probes}")
+    return probes
+
+
 def check_blocks(offsets: np.ndarray, probes: int) -> int:
     """``probes`` checked against layers of these ``offsets``; :class:`ConfigError` naming the
     value (2 to :data:`MAX_PROBES` probes, at least 2 layers, the ``L × N × probes`` sketches
@@ -97,9 +114,7 @@ def check_blocks(offsets: np.ndarray, probes: int) -> int:
             f"--blocks needs at least two weight layers; the model has {sizes.size} parameter "
             "tensor(s)"
         )
-    probes = check_int("block vectors", probes, 2)
-    if probes > MAX_PROBES:
-        raise ConfigError(f"block vectors must be at most {MAX_PROBES}, got {probes}")
+    probes = check_probes(probes)
     from umwelt.memory import check_fits
 
     check_fits(
