@@ -863,6 +863,13 @@ def hessian(
             help="The 100×100 correlations (figs. 6b,c) of uniform entries or of the columns'."
         ),
     ] = default(_HE, "corr_entries"),
+    uniform_entries: Annotated[
+        int,
+        typer.Option(
+            help="Uniform entries among the K (the correlations and the coupling set of figs. "
+            "6b,c and 7c; at most K/2; one pass each)."
+        ),
+    ] = default(_HE, "uniform_entries"),
     deflation_steps: Annotated[
         int,
         typer.Option(
@@ -937,6 +944,7 @@ def hessian(
             entries=entries,
             entry_columns=entry_columns or None,
             corr_entries=corr_entries,
+            uniform_entries=uniform_entries,
             deflation_steps=deflation_steps,
             blocks=blocks,
             block_vectors=block_vectors,

@@ -375,3 +375,26 @@ def test_bad_hessian_settings_of_train_exit_2_and_write_nothing(tmp_path):
         )
         assert res.exit_code == 2 and needle in res.output, res.output
         assert not out.exists()
+
+
+@pytest.mark.parametrize(("U", "K", "expect"), [(0, 400, 0), (30, 400, 30), (500, 400, 200)])
+def test_uniform_entries_count_among_the_k(U, K, expect):
+    """``uniform_entries`` of the K are uniform pairs (at most K/2), the rest in the columns;
+    ``corr_entries="columns"`` draws none."""
+    from types import SimpleNamespace
+
+    from sim.hessian.entries import draw_entries
+    from sim.runs.hessian import HessianSettings
+
+    shapes = ((16, 8), (16, 16), (1, 16))
+    op = SimpleNamespace(param_shapes=shapes, n=sum(a * b for a, b in shapes))
+    seeds = {"entries": 3}
+    for corr, want in (("uniform", expect), ("columns", 0)):
+        cfg = HessianSettings(uniform_entries=U, corr_entries=corr).validated()
+        sample, uniform, rule, _ = draw_entries(op, cfg, K, 60, seeds, loss_name="hinge")
+        assert rule == "circuit" and sample.rows.size == uniform.size == K
+        assert int(uniform.sum()) == want
+        # the column entries lie in 60 columns, the uniform ones spread over many
+        assert np.unique(sample.cols[~uniform]).size <= 60
+        if want >= 30:
+            assert np.unique(sample.cols[uniform]).size > 10

@@ -58,8 +58,9 @@ from ``(seed, example index)``, the same uniforms at every epoch.
   entries :math:`H_{jk}` among the pairs some basis circuit joins (with the gates fixed, of two
   weights in adjacent layers only those sharing their unit, every pair further apart; with a loss
   of non-zero curvature every cross-layer pair; :mod:`umwelt.nn.hessian.pairs`), known from the
-  layer shapes: min(100, K/2) uniform ones (``corr_entries="uniform"``, the 100 × 100
-  correlation sub-matrix of figs. 6b,c; ``"columns"`` takes it from the others) and the rest
+  layer shapes: min(``uniform_entries``, K/2) uniform ones (``corr_entries="uniform"``: the
+  coupling set from all of them, the 100 × 100 correlation sub-matrix of figs. 6b,c from the
+  first 100 live ones; ``"columns"`` takes both from the others) and the rest
   in ``entry_columns`` random columns (uniform pairs with ``entry_columns=None``). They are
   drawn once per run and kept in ``hessian/config.json`` (``entry_pairs``), so every epoch
   follows the same entries (``entry_rule`` says which rule; a model that is not a chain of

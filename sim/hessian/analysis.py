@@ -147,6 +147,7 @@ def settings_record(cfg: HessianConfig, n: int, dtype: str, steps: dict[str, int
         "entries": steps["entries"],
         "entry_columns": steps["entry_columns"],
         "corr_entries": cfg.corr_entries,
+        "uniform_entries": cfg.uniform_entries,
         "deflation_steps": cfg.deflation_steps,
         "blocks": cfg.blocks,
         "block_vectors": cfg.block_vectors,

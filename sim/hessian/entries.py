@@ -35,7 +35,8 @@ def draw_entries(op, cfg, K: int, n_columns: int | None, seeds, *, loss_name: st
 
     * ``"circuit"`` / ``"gauss-newton"`` — the pairs some basis circuit joins (every cross-layer
       pair for a loss with curvature; :mod:`umwelt.nn.hessian.pairs`), ``K`` in all: with
-      ``corr_entries="uniform"`` min(:data:`CORR_SUBMATRIX`, K/2) uniform ones, the rest in
+      ``corr_entries="uniform"`` min(``uniform_entries``, K/2) uniform ones (the correlation
+      sub-matrix's first :data:`CORR_SUBMATRIX` live ones, the coupling set's all), the rest in
       ``entry_columns`` random columns — from the shapes and the seed alone, so the same
       pairs at every epoch (``stored``: those of the run's ``hessian/config.json``, reused);
     * ``"uniform"`` — ``entry_columns=None``: ``K`` uniform cross-layer pairs;
@@ -57,8 +58,8 @@ def draw_entries(op, cfg, K: int, n_columns: int | None, seeds, *, loss_name: st
     if layout is None:
         sample = nonzero_entries(op, K, n_columns, seed=seeds["entries"])
         return sample, np.zeros(sample.size, bool), "nonzero", sample.population
-    # K in all: of them min(100, K/2) uniform for the correlation sub-matrix
-    U = min(CORR_SUBMATRIX, K // 2) if cfg.corr_entries == "uniform" else 0
+    # K in all: of them min(uniform_entries, K/2) uniform (correlations and coupling set)
+    U = min(cfg.uniform_entries, K // 2) if cfg.corr_entries == "uniform" else 0
     (r, c, pop), (ur, uc, total) = circuit_entries(
         layout, K - U, n_columns, uniform=U, seed=seeds["entries"]
     )

@@ -63,9 +63,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "stop_at_zero_loss": True,
         "dtype": "float32",
         # ~530 products over 2,000 examples per analysed epoch (5 min on 2 shared cores), the
-        # 2,000 entries of 40 columns leaving ~1,500 live ones (the symmetry rule needs ≥ 503)
+        # 2,000 entries (300 uniform, the rest in 40 columns) leaving ~1,500 live ones (the
+        # symmetry rule needs ≥ 503); 300 uniform ones resolve a coupling fraction of ~1e-4
+        # (~40,000 pairs of live ones) where the default 100 stop at ~4e-4, the paper's value
         "hessian": {"examples": 2000, "lanczos_steps": 60, "start_vectors": 8,
-                    "extreme_steps": 60, "entries": 2000, "entry_columns": 40},
+                    "extreme_steps": 60, "entries": 2000, "entry_columns": 40,
+                    "uniform_entries": 300},
         # a VGG's uniformly drawn circuits are 99.6 % closed: 400,000 draws leave ~1,500
         # non-zero values per order, enough to resolve a mirror distance of 0.1 (claims.py)
         "circuit_samples": 400_000,

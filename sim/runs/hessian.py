@@ -74,6 +74,7 @@ class HessianSettings(JsonConfig):
     entries: int | None = None  # sampled entries K (None: min(1000, admissible); 0: none)
     entry_columns: int | None = 40  # columns the entries lie in (None: uniform pairs)
     corr_entries: str = "uniform"  # the 100 × 100 correlations of uniform entries, or "columns"
+    uniform_entries: int = 100  # of the K, uniform ones (correlations, coupling set; ≤ K/2)
     deflation_steps: int = 0  # > 0: a Lanczos run of this many steps, its eigenpairs deflated
     blocks: bool = False  # per-layer-pair blocks: Frobenius shares, top singular values
     block_vectors: int = 16  # Gaussian probes per layer of the blocks (layers × this products)
@@ -127,6 +128,7 @@ class HessianSettings(JsonConfig):
             extreme_steps=opt("extreme steps", self.extreme_steps),
             entries=opt("entries", self.entries, 0),
             entry_columns=opt("entry columns", self.entry_columns),
+            uniform_entries=check_int("uniform entries", self.uniform_entries, 0),
             bootstrap=check_int("bootstrap resamples", self.bootstrap, 20),
             hinge_coords=check_int("hinge coordinates", self.hinge_coords),
             grid_bound=grid_bound,

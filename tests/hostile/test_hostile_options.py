@@ -538,6 +538,8 @@ CASES += _cases("hessian", HESSIAN, [
     ("dtype-coarse", ["--dtype", "float16"], "dtype float16 is too coarse"),
     ("corr-entries-unknown", ["--corr-entries", "random"],
      "corr entries must be one of uniform, columns, got 'random'"),
+    ("uniform-entries-negative", ["--uniform-entries", "-1"],
+     "uniform entries must be an integer ≥ 0, got -1"),
     ("deflation-steps-negative", ["--deflation-steps", "-1"],
      "deflation steps must be an integer ≥ 0, got -1"),
     ("deflation-steps-huge", ["--deflation-steps", "100000"], "--deflation-steps 100000 exceeds"),
