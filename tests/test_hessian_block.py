@@ -95,14 +95,14 @@ def test_vgg_block_equals_the_oracle_and_the_columns(monkeypatch, vgg_cases, k, 
 
 
 def test_vgg_float32_block_follows_float64(vgg_cases):
-    """The float32 product takes the library's own convolutions (not the float64 maps)."""
+    """The float32 product takes the oneDNN maps (not the float64 ones)."""
     op64, _, _ = vgg_cases[1]
     m32 = tiny_vgg(0.7).float()
     X, y = data(5, (1, 32, 32))
     op32 = ModelHessian(
         m32, 10 * X.float(), y.float(), loss="logistic", batch_size=3, gate_masks=op64.gate_masks
     )
-    assert type(op32._gated._maps) is G._Maps and type(op64._gated._maps) is G._SlowConvMaps
+    assert type(op32._gated._maps) is G._OneDnnMaps and type(op64._gated._maps) is G._SlowConvMaps
     V = _vectors(op64.n, 8)
     HV = op64.matmat(V)
     assert _rel(op32.matmat(V.float()).double(), HV) <= 1e-5
@@ -144,7 +144,7 @@ def test_block_memory_stays_within_the_cache_setting(monkeypatch):
         ((4, 3, 8, 8), 5, ((1, 1), (0, 0), (1, 1), 1)),  # no padding: the library's calls
     ],
 )
-def test_float64_maps_equal_the_library_calls(shape, c_out, conv):
+def test_maps_equal_the_library_calls(shape, c_out, conv):
     layer = G.GatedLayer("w", conv, None)
     g = torch.Generator().manual_seed(0)
     a = torch.randn(shape, dtype=D, generator=g)
@@ -155,7 +155,7 @@ def test_float64_maps_equal_the_library_calls(shape, c_out, conv):
     W.requires_grad_(True)
     ga, gW = torch.autograd.grad(F.conv2d(a, W, None, *conv), (a, W), dz)
     a, W = a.detach(), W.detach()
-    for maps in (G._Maps(), G._SlowConvMaps()):
+    for maps in (G._Maps(), G._SlowConvMaps(), G._OneDnnMaps()):
         assert _rel(maps.forward(layer, a, W), z) <= 1e-14
         assert _rel(maps.input_grad(layer, dz, W, a.shape), ga) <= 1e-14
         assert _rel(maps.weight_grad(layer, dz, a, W.shape), gW) <= 1e-14

@@ -297,7 +297,7 @@ def test_unit_vectors_act_as_their_weights(conv):
 
 
 def test_float32_entries_follow_float64():
-    """In float32 the passes take the library's own convolutions (not the float64 maps)."""
+    """In float32 the passes take the oneDNN maps (not the float64 ones)."""
     model = tiny_vgg(0.7)
     X, y = data(5, (1, 32, 32))
     op64 = ModelHessian(model, X, y, loss="logistic", batch_size=3)
@@ -305,7 +305,7 @@ def test_float32_entries_follow_float64():
         tiny_vgg(0.7).float(), X.float(), y.float(), loss="logistic", batch_size=3,
         gate_masks=op64.gate_masks,
     )  # fmt: skip
-    assert type(op32._gated._maps) is G._Maps and type(op64._gated._maps) is G._SlowConvMaps
+    assert type(op32._gated._maps) is G._OneDnnMaps and type(op64._gated._maps) is G._SlowConvMaps
     s = sample_entries(op64, 200, seed=3, n_columns=6, within_layer=True)
     C64 = entry_contributions(op64, s)
     assert np.abs(C64).max() > 0 and _rel(entry_contributions(op32, s), C64) <= 1e-5

@@ -68,7 +68,13 @@ faster than the 8 products before blocks, which took the library's calls) and 1.
 1/4 (2.2×). In float32 (oneDNN) a block runs no faster — 0.94× at width 1/8, 0.92× at 1/4 and
 0.56× at full width for ``k = 8`` — oneDNN's convolutions gaining nothing per operation on the
 stacked inputs, so a float32 ``matmat`` on a CPU takes its columns one by one
-(:meth:`GatedProducts.product_columns`).
+(:meth:`GatedProducts.product_columns`). Every term's arithmetic is ``k``-fold, so a block can
+gain only from faster kernels on its wider calls; two of a layer's six terms
+(:math:`W \dot a`, :math:`W^\top \dot\delta`) have no shared operand at all and run as
+``k`` products do. What float32 gains on a CPU is in the single product instead: oneDNN's
+backward-data convolution on few channels is slower than its forward, so
+:class:`_OneDnnMaps` takes :math:`W^\top g` as the forward convolution of the flipped kernel
+(a product 0.80–0.85 of the library's calls).
 
 **Memory of a block.** Beyond the kept primal passes a block of ``k`` vectors on a chunk of
 ``m`` examples holds ``k·(m·t + u)`` bytes (:meth:`GatedProducts.block_memory`): ``t``
@@ -360,6 +366,22 @@ class _SlowConvMaps(_Maps):
         return gw.view(c_out, *shape[2:], shape[1]).permute(0, 3, 1, 2)
 
 
+class _OneDnnMaps(_Maps):
+    r"""Float32 (or any dtype but float64) on a CPU, where torch's convolutions are oneDNN's:
+    ``input_grad`` of a "same" convolution is the forward convolution of the flipped kernel
+    (:math:`W^\top g = \tilde W * g`), oneDNN's backward-data on NCHW tensors with few channels
+    running 2–5× slower than its forward (measured on ``vgg12`` at width 1/8, one thread: 37 ms
+    against 15 ms for 256 images of 8 channels at 32×32). A product so costs 0.80–0.85 of the
+    library's calls at widths 1/8 and 1/4 (``umwelt bench hessian``)."""
+
+    def input_grad(
+        self, layer: GatedLayer, g: torch.Tensor, W: torch.Tensor, shape: Sequence[int]
+    ) -> torch.Tensor:
+        if not _same(layer, W.shape[2:]):
+            return super().input_grad(layer, g, W, shape)
+        return F.conv2d(g, self.flipped(W), None, 1, layer.conv[1])
+
+
 _WIDE = 64  # output channels from which _slow_conv2d's forward is as fast as the transposed path
 _UNFOLD = 16  # channels per position from which one GEMM on the unfolded batch is faster
 
@@ -399,9 +421,9 @@ def _unfold(a: torch.Tensor, kernel: Sequence[int]) -> torch.Tensor:
 
 def _maps_for(dtype: torch.dtype, device: torch.device) -> _Maps:
     """The maps of a product of ``dtype`` on ``device``: :class:`_SlowConvMaps` for float64 on
-    a CPU, else the library's own calls."""
-    if dtype == torch.float64 and device.type == "cpu":
-        return _SlowConvMaps()
+    a CPU, :class:`_OneDnnMaps` for the other dtypes on a CPU, else the library's own calls."""
+    if device.type == "cpu":
+        return _SlowConvMaps() if dtype == torch.float64 else _OneDnnMaps()
     return _Maps()
 
 
