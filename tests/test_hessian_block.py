@@ -25,6 +25,8 @@ from torch.nn import functional as F
 
 from umwelt.nn.hessian import ModelHessian
 from umwelt.nn.hessian import gated as G
+from umwelt.nn.hessian.gated import maps as GM
+from umwelt.nn.hessian.gated import products as GP
 
 D = torch.float64
 
@@ -64,8 +66,8 @@ def vgg_cases():
 
 @pytest.mark.parametrize(("k", "max_block", "rows"), BLOCKS)
 def test_mlp_block_equals_dense_oracle_and_the_columns(monkeypatch, k, max_block, rows):
-    monkeypatch.setattr(G, "MAX_BLOCK", max_block)
-    monkeypatch.setattr(G, "BLOCK_ROWS", rows)
+    monkeypatch.setattr(GP, "MAX_BLOCK", max_block)
+    monkeypatch.setattr(GP, "BLOCK_ROWS", rows)
     for T, loss in ((0.0, "hinge"), (0.5, "logistic")):
         model = mlp("4-3-3-2-1", T)
         X, y = data(7, (4,))
@@ -81,8 +83,8 @@ def test_mlp_block_equals_dense_oracle_and_the_columns(monkeypatch, k, max_block
 
 @pytest.mark.parametrize(("k", "max_block", "rows"), BLOCKS)
 def test_vgg_block_equals_the_oracle_and_the_columns(monkeypatch, vgg_cases, k, max_block, rows):
-    monkeypatch.setattr(G, "MAX_BLOCK", max_block)
-    monkeypatch.setattr(G, "BLOCK_ROWS", rows)
+    monkeypatch.setattr(GP, "MAX_BLOCK", max_block)
+    monkeypatch.setattr(GP, "BLOCK_ROWS", rows)
     for op, risk, theta in vgg_cases:
         V = _vectors(op.n, k)
         HV = op.matmat(V)
@@ -102,7 +104,7 @@ def test_vgg_float32_block_follows_float64(vgg_cases):
     op32 = ModelHessian(
         m32, 10 * X.float(), y.float(), loss="logistic", batch_size=3, gate_masks=op64.gate_masks
     )
-    assert type(op32._gated._maps) is G._OneDnnMaps and type(op64._gated._maps) is G._SlowConvMaps
+    assert type(op32._gated._maps) is GM._OneDnnMaps and type(op64._gated._maps) is GM._SlowConvMaps
     V = _vectors(op64.n, 8)
     HV = op64.matmat(V)
     assert _rel(op32.matmat(V.float()).double(), HV) <= 1e-5
@@ -110,7 +112,7 @@ def test_vgg_float32_block_follows_float64(vgg_cases):
 
 def test_block_memory_stays_within_the_cache_setting(monkeypatch):
     """Columns per block and examples per chunk keep a block within ``block_bytes``."""
-    monkeypatch.setattr(G, "MIN_BLOCK_BYTES", 0)
+    monkeypatch.setattr(GP, "MIN_BLOCK_BYTES", 0)
     model = tiny_vgg(0.0)
     X, y = data(6, (1, 32, 32))
     probe = ModelHessian(model, X, y)
@@ -123,13 +125,13 @@ def test_block_memory_stays_within_the_cache_setting(monkeypatch):
         op = ModelHessian(model, X, y, cache_bytes=budget, gate_masks=probe.gate_masks)
         P = op._gated._primal(op._params, next(op.batches()))
         k = op._gated.columns(P)
-        assert k == min(G.MAX_BLOCK, budget // per)
+        assert k == min(GP.MAX_BLOCK, budget // per)
         assert op._gated.block_memory(P, 7) <= op._gated.block_bytes == budget
         assert op.block_memory(7) <= budget
         assert _rel(op.matmat(V), ref) <= 1e-13
     assert ModelHessian(model, X, y, cache_bytes=0)._gated.block_bytes == 0  # blocks of 1
     monkeypatch.undo()
-    assert ModelHessian(model, X, y, cache_bytes=0)._gated.block_bytes == G.MIN_BLOCK_BYTES
+    assert ModelHessian(model, X, y, cache_bytes=0)._gated.block_bytes == GP.MIN_BLOCK_BYTES
     assert ModelHessian(model, X, y, ad="fwd-over-rev").block_memory(4) is None
 
 
@@ -155,7 +157,7 @@ def test_maps_equal_the_library_calls(shape, c_out, conv):
     W.requires_grad_(True)
     ga, gW = torch.autograd.grad(F.conv2d(a, W, None, *conv), (a, W), dz)
     a, W = a.detach(), W.detach()
-    for maps in (G._Maps(), G._SlowConvMaps(), G._OneDnnMaps()):
+    for maps in (GM._Maps(), GM._SlowConvMaps(), GM._OneDnnMaps()):
         assert _rel(maps.forward(layer, a, W), z) <= 1e-14
         assert _rel(maps.input_grad(layer, dz, W, a.shape), ga) <= 1e-14
         assert _rel(maps.weight_grad(layer, dz, a, W.shape), gW) <= 1e-14

@@ -24,6 +24,9 @@ from torch.nn import functional as F
 from umwelt.errors import ConfigError, NonFiniteError, ShapeError
 from umwelt.nn.hessian import EntrySample, ModelHessian, entry_contributions, sample_entries
 from umwelt.nn.hessian import gated as G
+from umwelt.nn.hessian.gated import entries as GE
+from umwelt.nn.hessian.gated import maps as GM
+from umwelt.nn.hessian.gated import products as GP
 
 D = torch.float64
 LOSSES = ("hinge", "quadratic-hinge", "logistic")
@@ -223,9 +226,9 @@ def test_chunks_of_columns_examples_and_rows_do_not_change_the_entries(monkeypat
     assert len(ends) > -(-m // 4) and ends[-1] == m
     for a, b in zip([0, *ends[:-1]], ends):  # a chunk of columns in one tensor
         assert len(set(op.layer_of(ucols[a:b]))) == 1 and b - a <= 4
-    monkeypatch.setattr(G, "MAX_BLOCK", 2)
-    monkeypatch.setattr(G, "BLOCK_ROWS", 3)
-    monkeypatch.setattr(G, "_GATHER", 700)  # < one example's positions × rows in conv 1
+    monkeypatch.setattr(GP, "MAX_BLOCK", 2)
+    monkeypatch.setattr(GP, "BLOCK_ROWS", 3)
+    monkeypatch.setattr(GE, "_GATHER", 700)  # < one example's positions × rows in conv 1
     fresh = ModelHessian(
         model, X, y, loss="quadratic-hinge", batch_size=3, gate_masks=op.gate_masks
     )
@@ -251,11 +254,11 @@ def test_patches_are_the_unfolded_input(conv):
     stride, padding, dilation, _ = conv
     z = F.conv2d(x, W, None, stride, padding, dilation)
     layer = G.GatedLayer("w", conv, None)
-    P = G._patches(x, layer, (3, 2), z.shape[-2:])  # (B, c, kh, kw, h, w)
+    P = GE._patches(x, layer, (3, 2), z.shape[-2:])  # (B, c, kh, kw, h, w)
     U = F.unfold(x, (3, 2), dilation=dilation, padding=padding, stride=stride)
     assert torch.equal(P.reshape(2, 3 * 3 * 2, -1), U)
     dz = torch.randn(z.shape, dtype=D, generator=g)
-    rows = G._EntryRows.of(layer, W.shape, torch.zeros(24, dtype=torch.long), torch.arange(24))
+    rows = GE._EntryRows.of(layer, W.shape, torch.zeros(24, dtype=torch.long), torch.arange(24))
     grads = torch.einsum("bohw,bcpqhw->bocpq", dz, P).reshape(2, -1)  # (B, |W|)
     for b in range(2):
         (ref,) = torch.autograd.grad(
@@ -285,9 +288,9 @@ def test_unit_vectors_act_as_their_weights(conv):
     E = torch.zeros(4, math.prod(shape), dtype=D)
     E[torch.arange(4), index] = 1.0
     V = E.view(4, *shape)
-    maps = G._Maps()
-    dense = G._Dense(maps, {"w": V.reshape(-1, *shape[1:])}, {"w": G._side_by_side(V)}, 4)
-    units = G._Units("w", G._EntryRows.of(layer, shape, torch.arange(4), index))
+    maps = GM._Maps()
+    dense = GP._Dense(maps, {"w": V.reshape(-1, *shape[1:])}, {"w": GM._side_by_side(V)}, 4)
+    units = GE._Units("w", GE._EntryRows.of(layer, shape, torch.arange(4), index))
     zd = dense.forward(layer, a, shape)
     assert torch.equal(units.forward(layer, a, shape), zd)
     delta = torch.randn(zd.shape[:1] + zd.shape[2:], dtype=D, generator=g)
@@ -305,7 +308,7 @@ def test_float32_entries_follow_float64():
         tiny_vgg(0.7).float(), X.float(), y.float(), loss="logistic", batch_size=3,
         gate_masks=op64.gate_masks,
     )  # fmt: skip
-    assert type(op32._gated._maps) is G._OneDnnMaps and type(op64._gated._maps) is G._SlowConvMaps
+    assert type(op32._gated._maps) is GM._OneDnnMaps and type(op64._gated._maps) is GM._SlowConvMaps
     s = sample_entries(op64, 200, seed=3, n_columns=6, within_layer=True)
     C64 = entry_contributions(op64, s)
     assert np.abs(C64).max() > 0 and _rel(entry_contributions(op32, s), C64) <= 1e-5
