@@ -18,7 +18,7 @@ point a saddle) from the frustration phase (nearly positive semi-definite).
   Lanczos);
 * :mod:`~umwelt.nn.hessian.quadrature` — stochastic Lanczos quadrature on a fixed grid with
   bootstrap error bars, summary statistics;
-* :mod:`~umwelt.nn.hessian.traces` — Hutchinson's trace estimator;
+* :mod:`~umwelt.nn.hessian.traces` — Hutchinson's and Hutch++'s trace estimators;
 * :mod:`~umwelt.nn.hessian.deflation` — deflated SLQ: converged extreme eigenpairs as exact
   point masses, the Wasserstein-1 error against exact eigenvalues;
 * :mod:`~umwelt.nn.hessian.blocks` — per-layer-pair blocks: shares of tr H², top singular values;
@@ -97,7 +97,7 @@ from umwelt.nn.hessian.quadrature import (
     symlog_density,
     symmetric_grid,
 )
-from umwelt.nn.hessian.traces import hutchinson_trace
+from umwelt.nn.hessian.traces import hutchinson_trace, hutchpp_trace
 from umwelt.nn.hessian.vectors import DISTRIBUTIONS, random_vectors
 
 __all__ = [
@@ -142,6 +142,7 @@ __all__ = [
     "hessian_diagonal",
     "hinge_checks",
     "hutchinson_trace",
+    "hutchpp_trace",
     "lanczos",
     "lanczos_extremes",
     "mardia",
