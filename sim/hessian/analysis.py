@@ -309,6 +309,7 @@ def analyse_epoch(
         "slq_weights": res.weights,
         "slq_seed": res.seed,
         "slq_dist": res.dist,
+        "slq_point_masses": res.point_masses,  # deflated: the first nodes, not random
         "reorth": res.reorth,
     }
     if cfg.blocks:

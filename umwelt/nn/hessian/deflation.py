@@ -126,6 +126,7 @@ def deflated_slq(
         reorth="full",
         seed=int(seed),
         residuals=residuals,
+        point_masses=r,
     )
 
 

@@ -231,6 +231,10 @@ class SLQResult:
         residuals: ``(n_v, k)`` the residual bound of each node
             (:meth:`~umwelt.nn.hessian.krylov.LanczosResult.ritz_residuals`; 0 for padding),
             or ``None`` (results saved before they were kept).
+        point_masses: the first this many nodes of every row are exact eigenvalues of weight
+            :math:`1/N`, the same in every row (deflated SLQ,
+            :mod:`~umwelt.nn.hessian.deflation`): not random, so the standard errors are those
+            of the rest, an SLQ in :math:`N - r` dimensions scaled by :math:`(N - r)/N`.
     """
 
     nodes: np.ndarray
@@ -241,6 +245,7 @@ class SLQResult:
     reorth: str
     seed: int
     residuals: np.ndarray | None = None
+    point_masses: int = 0
 
     @property
     def n_vectors(self) -> int:
@@ -292,6 +297,7 @@ class SLQResult:
             grid.size,
             self.n,
             self.dist,
+            fixed=self.point_masses,
         )
         half = _normal_quantile((1 + level) / 2) * se
         return DensityBand(
@@ -322,12 +328,16 @@ class SLQResult:
         Rademacher vectors, ``NaN`` below :data:`MIN_ERROR_VECTORS` start vectors).
         """
         t = self.n * self.moments(1)
-        se = _influence_se(self.weights, self.n * self.nodes, self.n, self.dist)[0]
+        se = _influence_se(
+            self.weights, self.n * self.nodes, self.n, self.dist, fixed=self.point_masses
+        )[0]
         return float(t.mean()), float(se)
 
     def save(self, path: str | Path) -> None:
         """Write the raw nodes and weights (and the settings) to an ``.npz`` file."""
         extra = {} if self.residuals is None else {"residuals": self.residuals}
+        if self.point_masses:
+            extra["point_masses"] = self.point_masses
         np.savez(
             path,
             nodes=self.nodes,
@@ -353,6 +363,7 @@ class SLQResult:
                 reorth=str(z["reorth"]),
                 seed=int(z["seed"]),
                 residuals=z["residuals"] if "residuals" in z.files else None,
+                point_masses=int(z["point_masses"]) if "point_masses" in z.files else 0,
             )
 
 
@@ -382,10 +393,19 @@ def _kernel(d: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _influence_se(
-    weights: np.ndarray, b: np.ndarray, n: int, dist: str, *, widen: bool = True
+    weights: np.ndarray,
+    b: np.ndarray,
+    n: int,
+    dist: str,
+    *,
+    widen: bool = True,
+    fixed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     r"""Standard error of :math:`\frac{1}{n_v}\sum_v \sum_m \tau^{(v)}_m b(\theta^{(v)}_m)` in
     closed form (module docstring): ``(se, sigma)``, ``sigma`` without Satterthwaite's widening.
+    ``fixed`` = :math:`r`: the first ``r`` nodes of each row are the same exact point masses of
+    weight :math:`1/n` (:attr:`SLQResult.point_masses`); the error is that of the rest, an SLQ
+    in :math:`n - r` dimensions with weights :math:`\tau n/(n - r)`, times :math:`(n - r)/n`.
 
     Args:
         weights: ``(n_v, k)``.
@@ -398,6 +418,11 @@ def _influence_se(
     Returns:
         ``(b.shape[2:])`` each (a 0-d array for ``(n_v, k)``).
     """
+    if fixed:
+        scale = (n - fixed) / n
+        rest = weights[:, fixed:] / scale, b[:, fixed:], n - fixed, dist
+        se, sigma = _influence_se(*rest, widen=widen)
+        return se * scale, sigma * scale
     n_v = weights.shape[0]
     w = weights.reshape(weights.shape + (1,) * (b.ndim - 2)) / n_v
     beta2 = (b - (w * b).sum(axis=(0, 1))) ** 2
@@ -575,7 +600,7 @@ def _density_asymmetry(res: SLQResult, grid: np.ndarray, sigma: float):
         dk = _kernel(x - nodes[..., None], sigma) - _kernel(x + nodes[..., None], sigma)
         per = np.einsum("vm,vmg->vg", weights, dk)  # (n_v, g) each vector's D
         D = per.mean(axis=0)
-        _, s = _influence_se(weights, dk, res.n, res.dist, widen=False)
+        _, s = _influence_se(weights, dk, res.n, res.dist, widen=False, fixed=res.point_masses)
         if res.dist != "gaussian" and n_v > 1:
             s = np.minimum(s, per.std(axis=0, ddof=1) / math.sqrt(n_v))
         e = _fold_bias(D, s)
@@ -583,7 +608,7 @@ def _density_asymmetry(res: SLQResult, grid: np.ndarray, sigma: float):
         total += float(w @ (np.abs(D) - e))
         excess += float(w @ e)
         b += dk @ (w * np.sign(D))
-    se = _influence_se(weights, b, res.n, res.dist)[0]
+    se = _influence_se(weights, b, res.n, res.dist, fixed=res.point_masses)[0]
     return total, excess, float(se)
 
 
@@ -637,7 +662,7 @@ def spectral_summary(
         return float((weights * f).sum() / n_v)
 
     def se(b: np.ndarray) -> float:
-        return float(_influence_se(weights, b, N, res.dist)[0])
+        return float(_influence_se(weights, b, N, res.dist, fixed=res.point_masses)[0])
 
     out: dict[str, float | str | None] = {}
     exact = (live.sum(axis=1) < res.k) | (res.k >= N)  # invariant Krylov space or k = N
