@@ -161,6 +161,29 @@ def test_maps_equal_the_library_calls(shape, c_out, conv):
         assert _rel(maps.forward(layer, a, W), z) <= 1e-14
         assert _rel(maps.input_grad(layer, dz, W, a.shape), ga) <= 1e-14
         assert _rel(maps.weight_grad(layer, dz, a, W.shape), gW) <= 1e-14
+        # a batch of no examples (every hinge satisfied: nothing kept) maps to empty tensors
+        # (the cpu reproduction's last epoch once stopped here: a view of 0 elements with -1)
+        a0, dz0 = a[:0], dz[:0]
+        assert maps.forward(layer, a0, W).shape == z[:0].shape
+        assert maps.input_grad(layer, dz0, W, a0.shape).shape == a0.shape
+        assert torch.equal(maps.weight_grad(layer, dz0, a0, W.shape), torch.zeros_like(W))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_every_hinge_satisfied_gives_a_zero_product(dtype):
+    """No example has a share in H: the kept pass is empty and every product is 0 (the
+    float64 unfolded maps once failed on it)."""
+    model = tiny_vgg(0.0).to(dtype)
+    X, _ = data(6, (1, 32, 32))
+    X = X.to(dtype)
+    with torch.no_grad():
+        f = model(X)
+        model.weight_layers[-1].weight.mul_(3.0 / f.abs().min())  # every margin y f = 3
+        y = torch.sign(model(X))
+    op = ModelHessian(model, X, y, loss="hinge", batch_size=4)
+    V = _vectors(op.n, 3).to(dtype)
+    assert torch.equal(op.matmat(V), torch.zeros_like(V))
+    assert torch.equal(op.matvec(V[:, 0]), torch.zeros_like(V[:, 0]))
 
 
 def test_quick_block_benchmark_reports_ratios_and_memory():

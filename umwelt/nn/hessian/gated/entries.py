@@ -73,7 +73,7 @@ class _Units:
         x = torch.arange(w, device=gp.device) * stride[1]
         at = ((t.slot * shape[1] + t.c) * Hp + t.p * dilation[0])[:, None, None] + y[:, None]
         at = at * Wp + (t.q * dilation[1])[:, None, None] + x  # (k, h, w)
-        gp.view(B, -1)[:, at.flatten()] = delta[:, t.o].flatten(1)  # the adjoint of that read
+        gp.view(B, math.prod(gp.shape[1:]))[:, at.flatten()] = delta[:, t.o].flatten(1)  # (adjoint)
         return gp[..., ph : ph + H, pw : pw + W].contiguous()
 
 

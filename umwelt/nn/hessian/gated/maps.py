@@ -102,7 +102,7 @@ class _SlowConvMaps(_Maps):
         if _unfolded(h * w, W.shape[0]):
             rows = self._kept(W, "rows", lambda: W.permute(0, 2, 3, 1).reshape(W.shape[0], -1))
             z = _unfold(a, W.shape[2:]) @ rows.T  # (B·h·w, kh·kw·c_in) @ (., c_out)
-            return z.view(B, h, w, -1).permute(0, 3, 1, 2).contiguous()
+            return z.view(B, h, w, W.shape[0]).permute(0, 3, 1, 2).contiguous()  # (B = 0 too)
         if W.shape[0] >= _WIDE:
             return super().forward(layer, a, W)
         like = a.new_empty(B, W.shape[0], h, w)
