@@ -112,6 +112,24 @@ def test_roundoff_row_measures_the_products_error_and_bounds_m2():
         roundoff_row((op32, op64), row | {"m2_se": 1e-12}, seed=2)
 
 
+def test_roundoff_row_measures_nothing_when_the_examples_have_no_share():
+    """Every hinge of the check's examples satisfied (late in training): Hv = 0 in both dtypes,
+    so no round-off is measured (``None`` and the reason), not a round-off of 0."""
+    m64 = build_mlp((6, 8, 1), temperature=0.0, seed=4, dtype=torch.float64)
+    X = torch.randn(50, 6, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    with torch.no_grad():
+        f = m64(X)
+        m64.linears[-1].weight.mul_(3.0 / f.abs().min())  # every margin y f = 3 or more
+        y = torch.sign(m64(X))
+    m32 = copy.deepcopy(m64).float()
+    op64 = ModelHessian(m64, X, y, loss="hinge")
+    op32 = ModelHessian(m32, X.float(), y.float(), loss="hinge")
+    row = {"lambda_min": 0.0, "lambda_max": 0.0, "m2": 0.0, "m2_se": 0.0}
+    got = roundoff_row((op32, op64), row, seed=2)
+    assert got["roundoff"] is None and got["roundoff_m2"] is None
+    assert "50 examples have no share in H" in got["roundoff_reason"]
+
+
 def test_a_float32_analysis_records_its_roundoff(tmp_path):
     d = tiny_train_run(tmp_path / "train")
     small = TINY_HESSIAN

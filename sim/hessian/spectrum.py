@@ -152,7 +152,9 @@ def roundoff_row(ops, row: dict, *, seed: int) -> dict:
     :data:`ROUNDOFF_EXAMPLES` examples (``ops``: their operators in float32 and float64), and
     ``roundoff_m2`` = :math:`2\rho\,\lambda_{\max}\sqrt{m_2}`, a bound on the error it adds
     to ``m2`` (a perturbation of norm :math:`\rho\sqrt{m_2}` of :math:`H`) to hold against
-    ``m2_se``; a warning when it is not below it."""
+    ``m2_se``; a warning when it is not below it. When those examples have no share in
+    :math:`H` (e.g. every hinge among them satisfied late in training: :math:`Hv = 0` in both
+    dtypes) nothing is measured: ``None`` and ``roundoff_reason`` says why."""
     import torch
 
     from umwelt.nn.hessian.vectors import random_vectors
@@ -162,7 +164,10 @@ def roundoff_row(ops, row: dict, *, seed: int) -> dict:
     h64 = op64.matvec(v.to(op64.device))
     h32 = op32.matvec(v.to(device=op32.device, dtype=torch.float32)).double()
     scale = float(torch.linalg.vector_norm(h64))
-    rho = float(torch.linalg.vector_norm(h32 - h64)) / scale if scale > 0 else 0.0
+    if scale == 0 and not bool(h32.any()):
+        why = f"the check's {op64.n_examples} examples have no share in H at this epoch (Hv = 0)"
+        return {"roundoff": None, "roundoff_m2": None, "roundoff_reason": why}
+    rho = float(torch.linalg.vector_norm(h32 - h64)) / scale if scale > 0 else math.inf
     top = max(abs(row["lambda_min"]), abs(row["lambda_max"]))
     bound = 2 * rho * top * math.sqrt(max(row["m2"], 0.0))
     se = row.get("m2_se")
