@@ -138,8 +138,9 @@ class _OneDnnMaps(_Maps):
     ``input_grad`` of a "same" convolution is the forward convolution of the flipped kernel
     (:math:`W^\top g = \tilde W * g`), oneDNN's backward-data on NCHW tensors with few channels
     running 2–5× slower than its forward (measured on ``vgg12`` at width 1/8, one thread: 37 ms
-    against 15 ms for 256 images of 8 channels at 32×32). A product so costs 0.80–0.85 of the
-    library's calls at widths 1/8 and 1/4 (``umwelt bench hessian``)."""
+    against 15 ms for 256 images of 8 channels at 32×32). A product so costs 0.82 of the
+    library's calls at widths 1/8 and 1/4 on 512 images, 0.93 at width 1/8 on 2,000 (batches of
+    1,000; one or two threads), measured side by side."""
 
     def input_grad(
         self, layer: GatedLayer, g: torch.Tensor, W: torch.Tensor, shape: Sequence[int]
