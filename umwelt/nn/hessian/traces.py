@@ -52,8 +52,7 @@ def hutchinson_trace(
             for s in range(0, n_v, chunk)
         ]
     ).double()  # (n_v,) v·Hv
-    se = float(q.std() / math.sqrt(n_v)) if n_v > 1 else math.nan
-    return float(q.mean()), se
+    return _mean_se(q)
 
 
 def hutchpp_trace(
@@ -81,6 +80,11 @@ def hutchpp_trace(
     Q, _ = torch.linalg.qr(op.matmat(S))  # (n, s)
     low = float(torch.trace(Q.T @ op.matmat(Q)))
     P = G - Q @ (Q.T @ G)
-    q = (P * op.matmat(P)).sum(dim=0).double()  # (m - 2s,)
+    rest, se = _mean_se((P * op.matmat(P)).sum(dim=0).double())  # over the m - 2s probes
+    return low + rest, se
+
+
+def _mean_se(q: torch.Tensor) -> tuple[float, float]:
+    """The mean of the probes' quadratic forms ``q`` and its standard error (``NaN`` for one)."""
     se = float(q.std() / math.sqrt(q.numel())) if q.numel() > 1 else math.nan
-    return low + float(q.mean()), se
+    return float(q.mean()), se
