@@ -17,7 +17,7 @@ side on the same operator data, the same gates and the same entries:
 
 ``vgg12`` at width 1/8 as ``umwelt train`` initializes it (float64: what ``umwelt hessian``
 takes up to 50,000 parameters), on 512 images (the CIFAR-10 subset of
-:mod:`sim.benchmarks.hessian`, or its stand-in), hinge loss, one thread; the entries are
+:mod:`sim.benchmarks.hessian_common`, or its stand-in), hinge loss, one thread; the entries are
 drawn among the non-zero ones of a few random columns
 (:func:`~umwelt.nn.hessian.nonzero_entries`, as :mod:`sim.hessian` draws them), 8 columns per
 chunk as it takes them.
@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sim.benchmarks.hessian import (
+from sim.benchmarks.hessian_common import (
     CIFAR10_JPEG,
     QUICK_IMAGES,
     QUICK_WIDTH,
