@@ -136,6 +136,8 @@ def test_simulate_run_files_keys_and_sane_values(sim_run):
         assert r["frac_means_below_015"] <= r["frac_means_below_015_per_example"] <= 1
         # hinge loss, no biases: a zero diagonal (exactly, by autodiff) and trace ≈ 0
         assert r["hinge_diag_max_abs"] == 0.0 and r["hinge_ok"]
+        # its trace test takes the SLQ runs' estimate (no probe vectors of its own)
+        assert (r["hinge_trace"], r["hinge_trace_se"]) == (r["trace"], r["trace_se"])
         # Hutchinson with Rademacher v and a zero diagonal: Var(vᵀHv) = 2‖H‖²_F = 2 N m2
         assert abs(r["trace"]) <= 5 * math.sqrt(2 * N * r["m2"] / r["start_vectors"])
         with np.load(d / "hessian" / f"epoch_{r['epoch']:04d}.npz") as z:

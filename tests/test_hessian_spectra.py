@@ -14,6 +14,7 @@ from test_hessian_operator import TinyConv, data, mlp
 from umwelt.errors import ConfigError
 from umwelt.nn import build_mlp
 from umwelt.nn.hessian import (
+    CountedOperator,
     HingeCheckWarning,
     MatrixOperator,
     ModelHessian,
@@ -247,6 +248,23 @@ def test_hinge_checks_on_a_conv_net_and_by_sampling():
     assert out["ok"] and out["diag_max_abs"] == 0.0 and out["trace_method"] == "hutchinson"
     diag, se = hessian_diagonal(op, method="hutchinson", n_v=8)
     assert diag.shape == (op.n,) and np.all(np.abs(diag) <= 5 * se + 1e-15)
+
+
+def test_hinge_trace_test_takes_a_given_estimate_without_products_of_its_own():
+    X, y = data(10, (1, 4, 4))
+    op = ModelHessian(TinyConv(0.6), X, y, loss="hinge")
+    counted = []
+    cop = CountedOperator(op, counted.append)
+    out = hinge_checks(cop, n_coords=16, n_v=16, trace_estimate=(0.3, 0.2))
+    assert sum(counted) == 16  # the diagonal's 16 coordinates, no probe vector
+    assert out["trace_method"] == "given" and (out["trace"], out["trace_se"]) == (0.3, 0.2)
+    assert out["ok"]  # |0.3| ≤ 4 × 0.2
+    far = hinge_checks(op, n_coords=16, trace_estimate=(1.0, 0.2), warn=False)
+    assert far["diag_ok"] and not far["trace_ok"] and not far["ok"]  # a bias would show so
+    with pytest.raises(ConfigError, match="trace_estimate"):
+        hinge_checks(op, n_coords=16, trace_estimate=(0.0, math.nan))
+    exact = hinge_checks(op, trace_estimate=(1.0, 0.2))  # every coordinate: the exact sum
+    assert exact["trace_method"] == "exact" and exact["ok"]
 
 
 @pytest.mark.parametrize("widths", [(2, 2, 1), (5, 5, 1), (6, 8, 1)])

@@ -261,7 +261,13 @@ def analyse_epoch(
         "beyond_grid": float(weights[np.abs(nodes) > bound].sum()),
     }
     if loss_name in ("hinge", "quadratic-hinge"):  # the latter against its Gauss–Newton part
-        hc_total = min(cfg.hinge_coords, N) + (16 if cfg.hinge_coords < N else 0)
+        # hinge: the trace test takes the SLQ runs' estimate (no products of its own) when it
+        # has an error bar; the quadratic hinge's circuit part needs 16 forms of its own
+        given = None
+        if loss_name == "hinge" and math.isfinite(summ["trace_se"] or math.nan):
+            given = (summ["trace"], summ["trace_se"])
+        probes = 16 if cfg.hinge_coords < N and given is None else 0
+        hc_total = min(cfg.hinge_coords, N) + probes
         hc_done = [0]
 
         def tick_checks(m: int) -> None:
@@ -274,6 +280,7 @@ def analyse_epoch(
             n_v=16,
             seed=seeds["checks"],
             warn=False,
+            trace_estimate=given,
         )
         row |= {
             "hinge_diag_max_abs": hc["diag_max_abs"],

@@ -321,6 +321,7 @@ def hinge_checks(
     z: float = 4.0,
     warn: bool = True,
     gauss_newton: bool | None = None,
+    trace_estimate: tuple[float, float] | None = None,
 ) -> dict[str, float | int | bool | str]:
     r"""Check that the diagonal and the trace of the circuit part :math:`H - G` vanish.
 
@@ -358,6 +359,11 @@ def hinge_checks(
             :class:`~umwelt.nn.hessian.model.ModelHessian` or a
             :class:`~umwelt.nn.hessian.base.CountedOperator` of one), or with 0 (``False``);
             default: the Gauss–Newton part for the quadratic hinge, 0 otherwise.
+        trace_estimate: ``(estimate, standard error)`` of :math:`\mathrm{tr}\, H` made from
+            other products (an SLQ's Hutchinson estimate from its start vectors), taken for
+            the trace test instead of ``n_v`` new products (``trace_method`` ``"given"``);
+            without the Gauss–Newton comparison only (the circuit part needs its own forms),
+            and only when not all coordinates are checked.
 
     Returns:
         ``{"diag_max_abs", "diag_rel", "n_coords", "trace", "trace_se", "trace_rel",
@@ -391,6 +397,11 @@ def hinge_checks(
         )
     if n_coords == N:
         trace, trace_se, method = float(diag.sum()), 0.0, "exact"
+    elif trace_estimate is not None:
+        trace, trace_se = (float(t) for t in trace_estimate)
+        if not (math.isfinite(trace) and math.isfinite(trace_se) and trace_se >= 0):
+            raise ConfigError(f"trace_estimate must be finite with an SE ≥ 0, got {trace_estimate}")
+        method = "given"
     else:
         trace, trace_se = hutchinson_trace(op, n_v, seed=seed)
         method = "hutchinson"
