@@ -40,7 +40,9 @@ def test_quick_observation_times_its_parts_and_counts_its_products():
     assert hvps["extremes"] == s["extreme_steps"] == QUICK_SETTINGS["extreme_steps"]
     assert hvps["slq"] == s["lanczos_steps"] * s["start_vectors"] == 8
     assert hvps["entries"] == 0  # the pairs a circuit joins are known without a product
-    assert hvps["checks"] > s["hinge_coords"]  # the diagonal entries, then the trace test
+    # the diagonal entries, then the trace test: 16 probes of its own, as the SLQ's one
+    # start vector gives its trace no error bar
+    assert hvps["checks"] == s["hinge_coords"] + 16
     assert hvps["operator"] == hvps["density"] == hvps["roundoff"] == 0
     assert r["n_hvp"] == sum(hvps.values()) > 0
     assert sum(r["hvp_s"].values()) <= r["total_s"]
@@ -58,3 +60,25 @@ def test_quick_hessian_benchmark_reports_the_observation():
     assert "hvp/grad" in res.output and "One Hessian observation" in res.output
     assert "gated/grad" in res.output and "db/gated" in res.output
     assert "entries: columns, bootstrap" in res.output and "full-data HVPs:" in res.output
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_quick_kernel_benchmark_times_every_convolution_of_vgg12_in_both_layouts():
+    res = CliRunner().invoke(app, ["bench", "kernels", "--quick"])
+    assert res.exit_code == 0, res.output
+    from sim.benchmarks.kernels import conv_blocks
+
+    r = conv_blocks(quick=True)
+    # vgg12 at width 1/16 on 32×32 images: ten convolutions, the side halved after each pool
+    shapes = [(3, 4, 32), (4, 4, 32), (4, 8, 16), (8, 8, 16), (8, 16, 8)]
+    shapes += [(16, 16, 8), (16, 32, 4), (32, 32, 4), (32, 32, 2), (32, 32, 2)]
+    for layout in ("nchw", "channels-last"):
+        rows = [row for row in r["rows"] if row["layout"] == layout]
+        assert [row["shape"] for row in rows] == shapes
+        total = next(t for t in r["totals"] if t["layout"] == layout)
+        assert total["singles_s"] == pytest.approx(sum(row["singles_s"] for row in rows))
+        assert total["speedup"] == pytest.approx(total["singles_s"] / total["block_s"])
+        for row in rows:  # the same arithmetic on both sides: GFLOP/s in the time ratio
+            ratio = row["block_gflops"] / row["singles_gflops"]
+            assert ratio == pytest.approx(row["speedup"]) and row["speedup"] > 0
+    assert "every convolution" in res.output and r["k"] == 4
