@@ -1,10 +1,15 @@
-"""The runs the hostile tests read, made once per session in tmp_path (nothing is committed)."""
+"""The runs the hostile tests read, made once per session in tmp_path (nothing is committed),
+and the command line built once per file of the option corpus (``test_hostile_options*.py``)."""
 
+import functools
 from pathlib import Path
 
 import pytest
 
 from sim import api
+
+# option_cases.py holds the corpus's check: its asserts rewritten, a failure shows what it compared
+pytest.register_assert_rewrite("option_cases")
 
 DATA = "teacher:n=40,dim=5,n_test=10"
 
@@ -24,3 +29,15 @@ def train_run(tmp_path_factory) -> Path:
     api.train(model="mlp:4", dataset=DATA, epochs=1, batch_size=8, observe_at=(0, 1), out=out,
               figures=False)  # fmt: skip
     return out
+
+
+@pytest.fixture(scope="module")
+def command_built_once():
+    """typer builds the click command anew on every ``invoke`` (70 ms: most of a case's time);
+    the command is the same each time, so it is built once here."""
+    import typer.testing
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(typer.testing, "_get_command", functools.cache(typer.testing._get_command))
+    yield
+    patch.undo()
