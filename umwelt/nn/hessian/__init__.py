@@ -11,13 +11,23 @@ point a saddle) from the frustration phase (nearly positive semi-definite).
 * :mod:`~umwelt.nn.hessian.gated` — the products written out by hand for gated MLPs and VGGs
   with fixed gates, the primal pass kept between products (``ad="gated"``, the default for
   them);
+* :mod:`~umwelt.nn.hessian.ad_modes` — how :class:`ModelHessian` takes its products: one
+  strategy per ``ad`` mode (``torch.func`` forward-over-reverse or reverse-over-forward, the
+  hand-written gated product), in a table;
 * :mod:`~umwelt.nn.hessian.model` — :class:`ModelHessian` (forward-over-reverse products of a
   model's risk with a fixed, seeded gate sample), its ``ad`` modes a table of strategies;
 * :mod:`~umwelt.nn.hessian.vectors` — seeded Rademacher and Gaussian probe vectors;
 * :mod:`~umwelt.nn.hessian.krylov` — Lanczos and its Ritz values, extremes (``eigsh`` and
   Lanczos);
-* :mod:`~umwelt.nn.hessian.quadrature` — stochastic Lanczos quadrature on a fixed grid with
-  bootstrap error bars, summary statistics;
+* :mod:`~umwelt.nn.hessian.error_bars` — closed-form standard errors of an SLQ estimate over
+  its start vectors (the delta method, Satterthwaite's widening);
+* :mod:`~umwelt.nn.hessian.measure` — :class:`SLQResult`, the raw quadrature measure: its
+  moments, trace, and densities on a fixed grid with their band;
+* :mod:`~umwelt.nn.hessian.summary` — :func:`spectral_summary`: negative mass, asymmetries and
+  trace, with their standard errors;
+* :mod:`~umwelt.nn.hessian.symlog` — densities and summaries on symmetric-log axes;
+* :mod:`~umwelt.nn.hessian.quadrature` — stochastic Lanczos quadrature (:func:`slq`),
+  re-exporting the four modules above;
 * :mod:`~umwelt.nn.hessian.traces` — Hutchinson's and Hutch++'s trace estimators;
 * :mod:`~umwelt.nn.hessian.deflation` — deflated SLQ: converged extreme eigenpairs as exact
   point masses, the Wasserstein-1 error against exact eigenvalues;
