@@ -130,6 +130,24 @@ def test_roundoff_row_measures_nothing_when_the_examples_have_no_share():
     assert "50 examples have no share in H" in got["roundoff_reason"]
 
 
+def test_the_roundoff_check_takes_examples_with_a_share_in_h():
+    from sim.hessian.spectrum import ROUNDOFF_EXAMPLES, roundoff_examples
+
+    ids = np.arange(1000, 1000 + 4 * ROUNDOFF_EXAMPLES)
+    active = np.zeros(ids.size, dtype=bool)
+    active[ROUNDOFF_EXAMPLES + 7 :: 2] = True  # none among the first ROUNDOFF_EXAMPLES
+    got = roundoff_examples(ids, active)
+    np.testing.assert_array_equal(got, ids[active][:ROUNDOFF_EXAMPLES])
+    assert got.size == ROUNDOFF_EXAMPLES and got[0] == 1000 + ROUNDOFF_EXAMPLES + 7
+    few = np.zeros(ids.size, dtype=bool)
+    few[[5, 600]] = True
+    np.testing.assert_array_equal(roundoff_examples(ids, few), ids[[5, 600]])
+    # none active, or a loss where every example has a share: the first ones
+    none = np.zeros(ids.size, dtype=bool)
+    np.testing.assert_array_equal(roundoff_examples(ids, none), ids[:ROUNDOFF_EXAMPLES])
+    np.testing.assert_array_equal(roundoff_examples(ids, None), ids[:ROUNDOFF_EXAMPLES])
+
+
 def test_a_float32_analysis_records_its_roundoff(tmp_path):
     d = tiny_train_run(tmp_path / "train")
     small = TINY_HESSIAN
@@ -137,6 +155,9 @@ def test_a_float32_analysis_records_its_roundoff(tmp_path):
     (r64,) = run(HessianConfig(run=d, epochs=(0,), fresh=True, figures=False, **small))
     assert r32["dtype"] == "float32" and r64["dtype"] == "float64"  # auto: float64 when small
     assert 0 < r32["roundoff"] < 1e-5 and "roundoff" not in r64
+    with np.load(d / "hessian" / "epoch_0000.npz") as z:  # the hinges active, per example
+        assert z["active_hinges"].dtype == bool
+        assert z["active_hinges"].mean() == pytest.approx(r64["active_fraction"])
     assert abs(r32["m2"] - r64["m2"]) <= SHARE * r64["m2_se"]
     stored = json.loads((d / "hessian" / "hessian.jsonl").read_text().splitlines()[0])
     assert stored["dtype"] == "float64"

@@ -20,6 +20,7 @@ from umwelt.nn.hessian import (
     ModelHessian,
     SLQResult,
     active_hinge_fraction,
+    active_hinges,
     eigsh_extremes,
     gaussian_density,
     hessian_diagonal,
@@ -181,6 +182,9 @@ def test_hutchinson_trace_and_active_hinge_fraction():
     X, y = data(20, (3,))
     f = hop.model(X).detach()
     assert active_hinge_fraction(hop) == pytest.approx(float(((1 - y * f) > 0).double().mean()))
+    mask = active_hinges(hop)  # which ones, in the operator's order
+    assert mask.dtype == bool and mask.tolist() == ((1 - y * f) > 0).tolist()
+    assert 0 < mask.sum() < len(mask)  # the case has both kinds
 
 
 def test_hutchpp_trace_unbiased_with_honest_se_and_better_than_hutchinson():

@@ -54,6 +54,8 @@ from ``(seed, example index)``, the same uniforms at every epoch.
   outside :math:`[-b, b]`);
 * **hinge checks** (hinge loss only; :func:`~umwelt.nn.hessian.hinge_checks`): exact diagonal
   entries at ``hinge_coords`` coordinates and a trace test — both vanish for a bias-free net;
+  the trace test takes the density's Hutchinson estimate and its SE (16 probe vectors of its
+  own only where that has no SE, and for the quadratic hinge's circuit part);
 * **sampled entries** (figs. 6–7; :mod:`~umwelt.nn.hessian.entries`): ``entries`` = K
   entries :math:`H_{jk}` among the pairs some basis circuit joins (with the gates fixed, of two
   weights in adjacent layers only those sharing their unit, every pair further apart; with a loss
@@ -86,11 +88,11 @@ from ``(seed, example index)``, the same uniforms at every epoch.
 * ``dtype`` of the products: ``auto`` takes float64 up to
   :data:`~sim.runs.hessian.AUTO_FLOAT64_LIMIT` = 50,000 parameters and float32 beyond (on a
   CPU about 8× faster: torch's float64 convolutions have no oneDNN kernels); a float32 epoch
-  measures its round-off, ``roundoff`` (one product on 256 examples against float64) and
-  ``roundoff_m2``, a bound on the error it adds to ``m2``, warning when that is not below
-  ``m2_se`` (on ``vgg12`` it is far below; tests/test_hessian_float32.py checks on dense
-  oracles that float32 changes every reported quantity by less than a tenth of its standard
-  error).
+  measures its round-off, ``roundoff`` (one product on 256 examples with a share in
+  :math:`H`, against float64) and ``roundoff_m2``, a bound on the error it adds to ``m2``,
+  warning when that is not below ``m2_se`` (on ``vgg12`` it is far below;
+  tests/test_hessian_float32.py checks on dense oracles that float32 changes every reported
+  quantity by less than a tenth of its standard error).
 
 **The grid is chosen once.** The first analysis of a run fixes it, in
 ``hessian/config.json`` together with every setting that changes the numbers: ``grid_bound``
@@ -134,6 +136,7 @@ from sim.hessian.analysis import (
     load_epoch,
     record_epoch,
     resolve_steps,
+    roundoff_examples,
     roundoff_row,
     run,
     settings_record,
@@ -162,6 +165,7 @@ __all__ = [
     "parse_settings",
     "record_epoch",
     "resolve_steps",
+    "roundoff_examples",
     "roundoff_row",
     "run",
     "settings_record",

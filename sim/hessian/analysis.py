@@ -41,6 +41,7 @@ from sim.hessian.spectrum import (
     extreme_eigenvalues,
     grid_scan,
     layer_blocks_of,
+    roundoff_examples,
     roundoff_row,
     spectrum,
 )
@@ -71,6 +72,7 @@ __all__ = [  # (the spectrum's and the entries' names too, from their modules)
     "load_epoch",
     "record_epoch",
     "resolve_steps",
+    "roundoff_examples",
     "roundoff_row",
     "run",
     "settings_record",
@@ -194,7 +196,7 @@ def analyse_epoch(
     """
     from umwelt.nn.hessian import (
         CountedOperator,
-        active_hinge_fraction,
+        active_hinges,
         exact_trace,
         hinge_checks,
         quadrature_resolution,
@@ -207,8 +209,10 @@ def analyse_epoch(
     row: dict[str, Any] = {"n_params": N, "n_examples": op.n_total, "loss": op.risk()}
     row["hvp_mode"] = op.ad  # how the products were taken (changes only round-off)
     row["dtype"] = str(op.dtype).removeprefix("torch.")
+    active = None  # which examples have a share in H (the hinges active)
     if loss_name in ("hinge", "quadratic-hinge"):
-        row["active_fraction"] = active_hinge_fraction(op)
+        active = active_hinges(op)
+        row["active_fraction"] = float(active.mean())
     res, ext = spectrum_of if spectrum_of is not None else spectrum(op, cfg, steps, seeds, stage)
     # moments, negative mass, trace from the raw nodes (the grid here only feeds the λ-smoothed
     # density asymmetry, which is replaced by the symlog-smoothed one below)
@@ -319,6 +323,8 @@ def analyse_epoch(
         "slq_point_masses": res.point_masses,  # deflated: the first nodes, not random
         "reorth": res.reorth,
     }
+    if active is not None:
+        arrays["active_hinges"] = active  # (n_examples,) bool, in example_ids' order
     if cfg.blocks:
         row |= layer_blocks_of(op, cfg, seeds, stage, arrays)
     K = steps["entries"]
@@ -546,11 +552,9 @@ def _analyse(cfg: HessianConfig, *, world, device: str, progress: Progress | Non
             if pairs is None and arrays.get("entry_rule") in FIXED_RULES:
                 pairs = entry_pairs(arrays)  # the same entries at every later epoch
             if dtype == torch.float32:
+                check = roundoff_examples(ids, arrays.get("active_hinges"))
                 row |= roundoff_row(
-                    [
-                        build(e, dt=t, examples=ids[:ROUNDOFF_EXAMPLES])
-                        for t in (torch.float32, torch.float64)
-                    ],
+                    [build(e, dt=t, examples=check) for t in (torch.float32, torch.float64)],
                     row,
                     seed=index_seed(seeds["checks"], 1),
                 )

@@ -13,7 +13,14 @@ import numpy as np
 from sim.hessian.config import HessianConfig
 from umwelt.seeds import index_seed
 
-__all__ = ["extreme_eigenvalues", "grid_scan", "layer_blocks_of", "roundoff_row", "spectrum"]
+__all__ = [
+    "extreme_eigenvalues",
+    "grid_scan",
+    "layer_blocks_of",
+    "roundoff_examples",
+    "roundoff_row",
+    "spectrum",
+]
 
 EIGSH_TOL = 1e-6  # ARPACK's relative tolerance for extremes="eigsh"
 # extremes="slq": the SLQ's outermost Ritz values are the extremes when their residual bounds
@@ -146,10 +153,19 @@ def layer_blocks_of(op, cfg, seeds, stage: Callable, arrays: dict) -> dict:
     }
 
 
+def roundoff_examples(ids: np.ndarray, active: np.ndarray | None) -> np.ndarray:
+    """The examples of the round-off check (:func:`roundoff_row`): the first
+    :data:`ROUNDOFF_EXAMPLES` of ``ids`` with a share in :math:`H` (``active``, bool per
+    example: the hinges active; late in training most are satisfied), the first of all when
+    ``active`` is ``None`` (a loss where every example has one) or none is."""
+    shared = ids if active is None else ids[np.asarray(active, dtype=bool)]
+    return (shared if len(shared) else ids)[:ROUNDOFF_EXAMPLES]
+
+
 def roundoff_row(ops, row: dict, *, seed: int) -> dict:
     r"""The round-off of float32 products, measured: ``roundoff`` :math:`\rho` =
-    :math:`\|H_{32} v - H_{64} v\| / \|H_{64} v\|` for one Gaussian ``v`` on the first
-    :data:`ROUNDOFF_EXAMPLES` examples (``ops``: their operators in float32 and float64), and
+    :math:`\|H_{32} v - H_{64} v\| / \|H_{64} v\|` for one Gaussian ``v`` on
+    :func:`roundoff_examples` (``ops``: their operators in float32 and float64), and
     ``roundoff_m2`` = :math:`2\rho\,\lambda_{\max}\sqrt{m_2}`, a bound on the error it adds
     to ``m2`` (a perturbation of norm :math:`\rho\sqrt{m_2}` of :math:`H`) to hold against
     ``m2_se``; a warning when it is not below it. When those examples have no share in

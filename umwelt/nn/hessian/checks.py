@@ -64,6 +64,7 @@ __all__ = [
     "GaussNewtonPart",
     "HingeCheckWarning",
     "active_hinge_fraction",
+    "active_hinges",
     "diagonal_entries",
     "exact_trace",
     "gauss_newton_part",
@@ -528,20 +529,30 @@ def spectrum_symmetry_defect(eigenvalues: np.ndarray | torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def active_hinge_fraction(op: ModelHessian) -> float:
-    r"""Fraction of the operator's examples with an active hinge, :math:`1 - y_i f(x_i) > 0`.
+def active_hinges(op: ModelHessian) -> np.ndarray:
+    r"""Which of the operator's examples have an active hinge, :math:`1 - y_i f(x_i) > 0`:
+    ``(n_total,)`` bool, in the operator's example order.
 
     Only these examples (the unsatisfied constraints) contribute to the gradient and Hessian of
-    the hinge and of the quadratic hinge loss. With the examples
-    sharded over processes (:class:`~umwelt.nn.hessian.distributed.DistributedModelHessian`),
-    the fraction of all of them (a collective).
+    the hinge and of the quadratic hinge loss. With the examples sharded over processes
+    (:class:`~umwelt.nn.hessian.distributed.DistributedModelHessian`), those of all of them on
+    every process (a collective).
     """
+    if not isinstance(op, ModelHessian):
+        raise ConfigError(f"the active hinges need a ModelHessian, got {type(op).__name__}")
+    with torch.no_grad():
+        f = op.outputs()  # (n_shard,)
+        y = torch.cat([b.y for b in op.batches()])
+        mine = ((1 - y * f) > 0).cpu().numpy()
+    every = np.zeros(op.n_total)
+    every[op.shard] = mine
+    return op.reduce_numpy(every) > 0
+
+
+def active_hinge_fraction(op: ModelHessian) -> float:
+    r"""Fraction of the operator's examples with an active hinge (:func:`active_hinges`)."""
     if not isinstance(op, ModelHessian):
         raise ConfigError(
             f"the active-hinge fraction needs a ModelHessian, got {type(op).__name__}"
         )
-    with torch.no_grad():
-        f = op.outputs()  # (n_shard,)
-        y = torch.cat([b.y for b in op.batches()])
-        active = float(((1 - y * f) > 0).double().sum())
-    return float(op.reduce_numpy(np.array([active]))[0]) / op.n_total
+    return float(active_hinges(op).mean())
