@@ -12,7 +12,9 @@ thread (a shared machine's waits left out). Memory: *stated* is the operator's b
 (:meth:`~umwelt.nn.hessian.ModelHessian.block_memory`, within the cache setting), *measured*
 the peak increase during ``matmat(k)`` (:func:`~sim.benchmarks.hessian_common._peak`, as for
 the SLQ memory of :mod:`sim.benchmarks.hessian`; a lower bound: the allocator reuses what the
-warm-up freed). Goals at ``k = 8``: ≥ 3× at width 1/8, ≥ 1.5× at width 1/4.
+warm-up freed). Goals at ``k = 8``: ≥ 3× at width 1/8, ≥ 1.5× at width 1/4. What the
+library's convolution kernels allow a block at these shapes, term by term and without the
+gating: :mod:`sim.benchmarks.kernels` (``umwelt bench kernels``).
 
 :func:`sim.benchmarks.hessian.run` runs it after the product costs.
 """

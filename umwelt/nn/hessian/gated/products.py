@@ -267,9 +267,12 @@ class GatedProducts:
 
     def product_columns(self, primal: _Primal) -> int:
         """How many vectors one pass of :meth:`product` takes in a ``matmat``: :meth:`columns`,
-        except on a CPU in float32, where a block runs no faster than its columns one by one
-        and slower on wide nets (measured on ``vgg12``, one thread: ``matmat(8)`` 0.94× of 8
-        products at width 1/8, 0.92× at 1/4, 0.56× at full width): 1 there."""
+        except on a CPU in float32, where a block runs no faster than its columns one by one:
+        1 there. oneDNN's convolutions at ``vgg12``'s shapes run a block of 8 at most 1.20×
+        faster than 8 products at width 1/8 and 1.02× at 1/4 (NCHW; channels-last 1.03× and
+        0.80×; one thread, ``umwelt bench kernels``), and the gating, pooling and the block's
+        layout copies gain nothing: ``matmat(8)`` with blocks measured 0.94× of 8 products at
+        width 1/8, 0.92× at 1/4, 0.56× at full width."""
         if not self._stacks:
             return 1
         return self.columns(primal)
