@@ -29,8 +29,10 @@ or a path into a dataset; the keys of each family are listed in :data:`SPEC_KEYS
 docstring.
 
 Modules: ``_base`` (the container, standardization, checks), ``_digits``, ``_synthetic``,
-``_cifar10`` (formats, classes, subsets), ``_unpickle`` (the restricted unpickler for the
-official batches) and ``_spec`` (spec parsing, :func:`load_dataset`).
+``_cifar10/`` (a package, one module per concept: classes, shared file layout, python batches,
+image trees, tar archives, format detection, the binary dataset), ``_unpickle`` (the
+restricted unpickler for the official batches) and ``_spec`` (spec parsing,
+:func:`load_dataset`).
 """
 
 from umwelt.data._base import DATASETS, INPUT_DTYPES, Dataset, standardize
