@@ -241,7 +241,7 @@ def test_streaming_stats_on_a_larger_net_and_any_thread_count(monkeypatch):
         serial = circuit_stats(net, x, gates, bins=edges)
         sampled = sampled_circuit_values(net, x, gates, paths, wrt_layers=2)
         with monkeypatch.context() as m:
-            m.setattr(values_module, "_PARALLEL_MIN", 0)
+            m.setattr("umwelt.circuits.values_backends._PARALLEL_MIN", 0)
             assert values_module._parallel(1) == (numba.get_num_threads() > 1)
             parallel = circuit_stats(net, x, gates, bins=edges)
             np.testing.assert_array_equal(circuit_values(net, x, gates), v)

@@ -1,7 +1,8 @@
 r"""Numba kernels for basis circuits: products along a chain of matrices, no validation.
 
 The public wrappers in :mod:`umwelt.circuits` check their arguments, build the chain and call
-these; each kernel has a plain-numpy twin in :mod:`umwelt.circuits.values` that is its oracle.
+these; each kernel has a plain-numpy twin in :mod:`umwelt.circuits.values` (its ``values_*``
+modules) that is its oracle.
 
 **The chain.** A circuit is a path of ``D`` digits ``(i_0, ..., i_{D-1})``, digit ``k`` in
 ``[0, r_k)``. Its value is a product of one entry of each of ``D`` matrices,
