@@ -118,8 +118,11 @@ active fraction and the entries' bootstrap sums are all-reduced, so the rows equ
 process up to round-off. Only rank 0 writes.
 
 The package: :mod:`~sim.hessian.config` (:class:`HessianConfig`), :mod:`~sim.hessian.analysis`
-(the passes over the epochs, :func:`analyse_epoch`), :mod:`~sim.hessian.spectrum` (an epoch's
-SLQ run and extremes, the grid scan, the blocks, the round-off check),
+(the passes over the epochs: :func:`run`, :func:`analyse`, :func:`record_epoch`),
+:mod:`~sim.hessian.prepare` (the operator, the step counts checked against N, the seeds, the
+grid, the settings record), :mod:`~sim.hessian.epoch` (one epoch's row and arrays,
+:func:`analyse_epoch`), :mod:`~sim.hessian.spectrum` (an epoch's SLQ run and extremes, the grid
+scan, the blocks, the round-off check), :mod:`~sim.hessian.hinges` (the hinge checks),
 :mod:`~sim.hessian.entries` (an epoch's sampled entries and their statistics),
 :mod:`~sim.hessian.store` (the analysis directory).
 """

@@ -2,22 +2,22 @@
 
 :func:`run` validates a :class:`~sim.hessian.config.HessianConfig`, joins the process group
 under ``torchrun`` and calls :func:`analyse`: the first operator checks every request against
-the dimension N; when several epochs share a grid not fixed yet, a cheap first pass over them
-(:func:`grid_scan`) finds the largest eigenvalue that fixes it; then :func:`analyse_epoch` runs
-on each epoch (its :func:`spectrum`: the SLQ run, which gives the extremes) and writes it
-(:mod:`sim.hessian.store`) as soon as it exists. :func:`analyse_epoch` is public so that a
-benchmark can time one epoch part by part. The estimators themselves live in
+the dimension N (:mod:`sim.hessian.prepare`); when several epochs share a grid not fixed yet, a
+cheap first pass over them (:func:`grid_scan`) finds the largest eigenvalue that fixes it; then
+:func:`~sim.hessian.epoch.analyse_epoch` runs on each epoch (its :func:`spectrum`: the SLQ run,
+which gives the extremes) and writes it (:mod:`sim.hessian.store`) as soon as it exists.
+:func:`record_epoch` does the same for one epoch of a training run in progress. The names of
+:mod:`~sim.hessian.prepare`, :mod:`~sim.hessian.epoch`, :mod:`~sim.hessian.spectrum` and
+:mod:`~sim.hessian.entries` are importable from here too. The estimators themselves live in
 :mod:`umwelt.nn.hessian`.
 """
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -31,6 +31,17 @@ from sim.hessian.entries import (
     FIXED_RULES,
     entry_pairs,
     sampled_entries,
+)
+from sim.hessian.epoch import analyse_epoch
+from sim.hessian.prepare import _STREAMS as _STREAMS
+from sim.hessian.prepare import SYMLOG_C as SYMLOG_C
+from sim.hessian.prepare import (
+    build_operator,
+    density_grid,
+    load_epoch,
+    resolve_steps,
+    settings_record,
+    stream_seeds,
 )
 from sim.hessian.spectrum import (
     EIGSH_TOL,
@@ -46,10 +57,10 @@ from sim.hessian.spectrum import (
     spectrum,
 )
 from sim.runs import HessianSettings, Run
-from sim.runs.hessian import AUTO_FLOAT64_LIMIT, check_requests
+from sim.runs.hessian import AUTO_FLOAT64_LIMIT
 from sim.runs.lock import RunLock
 from umwelt.errors import ConfigError, NonFiniteError, UmweltError
-from umwelt.seeds import index_seed, streams
+from umwelt.seeds import index_seed
 
 __all__ = [  # (the spectrum's and the entries' names too, from their modules)
     "AUTO_FLOAT64_LIMIT",
@@ -83,261 +94,7 @@ __all__ = [  # (the spectrum's and the entries' names too, from their modules)
     "sampled_entries",
 ]
 
-SYMLOG_C = 1e-3  # the symlog grid's linear scale c, a fraction of the bound (symmetric_grid's)
 Progress = Callable[[str, int, int, str], None]
-
-
-def load_epoch(run_dir: Path | str, epoch: int, *, net: str = "finite_T", dtype="float64"):
-    """``(model, X, y, loss, temperature)`` of a run at ``epoch``, rebuilt as :func:`run` does.
-
-    For notebooks and tests: the model at that checkpoint in ``dtype`` on the CPU, and the
-    whole training set.
-    """
-    import torch
-
-    from umwelt.nn.device import resolve_dtype
-
-    run = Run.open(run_dir)
-    found = checkpoints_of(run, net)
-    if epoch not in found:
-        raise ConfigError(f"epoch {epoch} is not in the run; it has {list(found)}")
-    dt = resolve_dtype(dtype)
-    data = run.data()
-    X = torch.as_tensor(np.ascontiguousarray(data.X_train), dtype=dt)
-    y = torch.as_tensor(np.ascontiguousarray(data.y_train), dtype=dt)
-    return run.model(epoch, net=net, dtype=dt), X, y, run.loss, run.temperature(net)
-
-
-# -- seeds, grid, settings ------------------------------------------------------------------------
-
-
-_STREAMS = (
-    "examples",
-    "gates",
-    "extremes",
-    "slq",
-    "summary",
-    "checks",
-    "entries",
-    "bootstrap",
-    "corr",
-)
-
-
-def stream_seeds(seed: int) -> dict[str, int]:
-    """Independent seeds of every random draw, from the one ``seed``."""
-    return streams(seed, _STREAMS)
-
-
-def density_grid(bound: float, points: int) -> tuple[np.ndarray, float]:
-    from umwelt.nn.hessian import symmetric_grid
-
-    return symmetric_grid(bound, points, scale="symlog"), SYMLOG_C * bound
-
-
-def settings_record(cfg: HessianConfig, n: int, dtype: str, steps: dict[str, int | None]) -> dict:
-    """Every setting that changes the numbers (must match across analyses of one run)."""
-    return {
-        "net": cfg.net,
-        "examples": cfg.examples,
-        "dtype": dtype,
-        "lanczos_steps": steps["lanczos_steps"],
-        "start_vectors": cfg.start_vectors,
-        "reorth": cfg.reorth,
-        "extremes": cfg.extremes,
-        "extreme_steps": steps["extreme_steps"],
-        "entries": steps["entries"],
-        "entry_columns": steps["entry_columns"],
-        "corr_entries": cfg.corr_entries,
-        "uniform_entries": cfg.uniform_entries,
-        "deflation_steps": cfg.deflation_steps,
-        "blocks": cfg.blocks,
-        "block_vectors": cfg.block_vectors,
-        "bootstrap": cfg.bootstrap,
-        "start_dist": SLQ_DIST,
-        "hinge_coords": cfg.hinge_coords,
-        "grid_points": cfg.grid_points,
-        "smoothing": cfg.smoothing,
-        "seed": cfg.seed,
-        "n_params": n,
-    }
-
-
-# -- the operator ----------------------------------------------------------------------------------
-
-
-def build_operator(model, X, y, *, ids, loss, batch_size, gate_seed, epoch, world):
-    from umwelt.nn.hessian import ModelHessian
-
-    kw = {
-        "loss": loss,
-        "batch_size": batch_size,
-        "gate_seed": gate_seed,
-        "context": f"epoch {epoch}",
-    }
-    if world is not None and world.distributed:
-        from umwelt.nn.hessian.distributed import DistributedModelHessian
-
-        return DistributedModelHessian(model, X, y, indices=ids, **kw)
-    return ModelHessian(model, X, y, indices=ids, **kw)
-
-
-# -- one epoch -------------------------------------------------------------------------------------
-
-
-def analyse_epoch(
-    op, cfg, *, grid, c, steps, seeds, stage, loss_name, spectrum_of=None, pairs=None
-):
-    """Everything of one epoch: ``(row, arrays)``.
-
-    ``spectrum_of``: the epoch's :func:`spectrum` ``(res, extremes)`` when it was taken
-    already (it fixes the grid of a first epoch); else taken here. ``pairs``: the entries of
-    the run's ``hessian/config.json`` (:func:`draw_entries`; ``None``: drawn here).
-    """
-    from umwelt.nn.hessian import (
-        CountedOperator,
-        active_hinges,
-        exact_trace,
-        hinge_checks,
-        quadrature_resolution,
-        spectral_summary,
-        symlog_density,
-    )
-
-    t0 = time.perf_counter()
-    N = op.n
-    row: dict[str, Any] = {"n_params": N, "n_examples": op.n_total, "loss": op.risk()}
-    row["hvp_mode"] = op.ad  # how the products were taken (changes only round-off)
-    row["dtype"] = str(op.dtype).removeprefix("torch.")
-    active = None  # which examples have a share in H (the hinges active)
-    if loss_name in ("hinge", "quadratic-hinge"):
-        active = active_hinges(op)
-        row["active_fraction"] = float(active.mean())
-    res, ext = spectrum_of if spectrum_of is not None else spectrum(op, cfg, steps, seeds, stage)
-    # moments, negative mass, trace from the raw nodes (the grid here only feeds the λ-smoothed
-    # density asymmetry, which is replaced by the symlog-smoothed one below)
-    resolution = quadrature_resolution(res)
-    with warnings.catch_warnings():  # H = 0 (a converged hinge net): NaN asymmetries, quietly
-        warnings.simplefilter("ignore", RuntimeWarning)
-        summ = spectral_summary(
-            res,
-            grid=grid,
-            sigma=grid[-1] / 50,
-            resolution=resolution,
-        )
-    # smoothed in the symlog coordinate at the grid's c, or the resolution δ if that is coarser
-    band, summ_u, c_s = symlog_density(
-        res,
-        grid,
-        c=c,
-        sigma=cfg.smoothing,
-        resolution=resolution,
-        level=BAND_LEVEL,
-    )
-    nodes, weights = res.pooled()
-    bound = float(grid[-1])
-    row |= {
-        "lambda_min": ext["lo"],
-        "lambda_max": ext["hi"],
-        "extremes_from": ext["from"],  # slq, slq+lanczos (not converged), lanczos or eigsh
-        "extremes_residual_min": ext["residual_lo"],  # the SLQ's outermost Ritz values' bounds
-        "extremes_residual_max": ext["residual_hi"],
-        "extremes_lambda_min": ext.get("separate_lo", math.nan),  # the separate pass, if any
-        "extremes_lambda_max": ext.get("separate_hi", math.nan),
-        "ritz_min": summ["ritz_min"],
-        "ritz_max": summ["ritz_max"],
-        "neg_mass": summ["neg_mass"],
-        "neg_mass_se": summ["neg_mass_se"],
-        "neg_share": summ["neg_share"],
-        "neg_share_se": summ["neg_share_se"],
-        "resolution": resolution,
-        "asymmetry": summ["asymmetry"],
-        "asymmetry_se": summ["asymmetry_se"],
-        "density_asymmetry": summ_u["density_asymmetry"],
-        "density_asymmetry_se": summ_u["density_asymmetry_se"],
-        "density_asymmetry_bias": summ_u["density_asymmetry_bias"],
-        "trace": summ["trace"],  # Hutchinson's, from the SLQ runs: the cross-check
-        "trace_se": summ["trace_se"],
-        "trace_exact": exact_trace(op),  # from the structure (None where it does not give it)
-        "m2": summ["m2"],
-        "m2_se": summ["m2_se"],
-        "se_reason": summ["se_reason"],  # None, or why the *_se above are null
-        "beyond_grid": float(weights[np.abs(nodes) > bound].sum()),
-    }
-    if loss_name in ("hinge", "quadratic-hinge"):  # the latter against its Gauss–Newton part
-        # hinge: the trace test takes the SLQ runs' estimate (no products of its own) when it
-        # has an error bar; the quadratic hinge's circuit part needs 16 forms of its own
-        given = None
-        if loss_name == "hinge" and math.isfinite(summ["trace_se"] or math.nan):
-            given = (summ["trace"], summ["trace_se"])
-        probes = 16 if cfg.hinge_coords < N and given is None else 0
-        hc_total = min(cfg.hinge_coords, N) + probes
-        hc_done = [0]
-
-        def tick_checks(m: int) -> None:
-            hc_done[0] += m
-            stage("checks", min(hc_done[0], hc_total), hc_total)
-
-        hc = hinge_checks(
-            CountedOperator(op, tick_checks),
-            n_coords=min(cfg.hinge_coords, N),
-            n_v=16,
-            seed=seeds["checks"],
-            warn=False,
-            trace_estimate=given,
-        )
-        row |= {
-            "hinge_diag_max_abs": hc["diag_max_abs"],
-            "hinge_diag_rel": hc["diag_rel"],
-            "hinge_trace": hc["trace"],
-            "hinge_trace_se": hc["trace_se"],
-            "hinge_ok": hc["ok"],
-        }
-        if "gn_trace" in hc:  # quadratic hinge: diag H = diag G, tr H = tr G
-            row |= {
-                k: hc[k]
-                for k in (
-                    "gn_diag_max_abs",
-                    "gn_trace",
-                    "gn_active",
-                    "circuit_diag_max_abs",
-                    "circuit_diag_rel",
-                    "circuit_trace",
-                    "circuit_trace_se",
-                )
-            }
-    arrays: dict[str, Any] = {
-        "grid": grid,
-        "grid_c": c,
-        "smoothing": cfg.smoothing,
-        "smoothing_c": c_s,
-        "density": band.density,
-        "density_std": band.std,
-        "density_lo": band.lo,
-        "density_hi": band.hi,
-        "density_level": band.level,
-        "slq_nodes": res.nodes,
-        "slq_weights": res.weights,
-        "slq_seed": res.seed,
-        "slq_dist": res.dist,
-        "slq_point_masses": res.point_masses,  # deflated: the first nodes, not random
-        "reorth": res.reorth,
-    }
-    if active is not None:
-        arrays["active_hinges"] = active  # (n_examples,) bool, in example_ids' order
-    if cfg.blocks:
-        row |= layer_blocks_of(op, cfg, seeds, stage, arrays)
-    K = steps["entries"]
-    if K:
-        es, entry_arrays = sampled_entries(
-            op, cfg, K, steps["entry_columns"], seeds, stage, loss_name=loss_name, stored=pairs
-        )
-        row |= es
-        arrays |= entry_arrays
-    else:
-        row |= {"frac_means_below_015": math.nan, "coupling_exponent": math.nan}
-    row["wall_s"] = time.perf_counter() - t0
-    return row, arrays
 
 
 # -- the analysis ----------------------------------------------------------------------------------
@@ -609,25 +366,3 @@ def _analyse(cfg: HessianConfig, *, world, device: str, progress: Progress | Non
             f"epoch {e}: {err}; stopped there (epochs analysed before it: {kept}, in {str(out)!r})"
         )
     return rows
-
-
-def resolve_steps(cfg: HessianConfig, op) -> dict[str, int | None]:
-    """The defaults that depend on N, and a check of every request against N and the memory
-    budget (:func:`sim.runs.hessian.check_requests`, with the operator's exact sizes)."""
-    N = op.n
-    sizes = np.diff(op.param_offsets)
-    pairs = N * (N - 1) // 2 - int((sizes * (sizes - 1) // 2).sum())  # cross-layer pairs
-    # with entry columns, the non-zero entries of those columns are the population of each epoch
-    # (fewer than K there: all of them, see _nonzero_entries)
-    if cfg.blocks:  # before anything is computed or written
-        from umwelt.nn.hessian.blocks import check_blocks
-
-        check_blocks(op.param_offsets, cfg.block_vectors)
-    return check_requests(
-        cfg,
-        n_parameters=N,
-        pairs=pairs,
-        n_examples=op.n_total,
-        itemsize=getattr(op.dtype, "itemsize", 8),
-        epochs=len(cfg.epochs or (0,)),
-    )

@@ -1,6 +1,6 @@
 """The spectrum of one epoch: the SLQ run and its extremes, the grid scan of several epochs,
-the per-layer-pair blocks and the float32 round-off check (:mod:`sim.hessian.analysis` calls
-them; the estimators live in :mod:`umwelt.nn.hessian`)."""
+the per-layer-pair blocks and the float32 round-off check (:mod:`sim.hessian.epoch` and
+:mod:`sim.hessian.analysis` call them; the estimators live in :mod:`umwelt.nn.hessian`)."""
 
 from __future__ import annotations
 

@@ -70,7 +70,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                     "extreme_steps": 60, "entries": 2000, "entry_columns": 40,
                     "uniform_entries": 300},
         # a VGG's uniformly drawn circuits are 99.6 % closed: 400,000 draws leave ~1,500
-        # non-zero values per order, enough to resolve a mirror distance of 0.1 (claims.py)
+        # non-zero values per order, enough to resolve a mirror distance of 0.1 (claims/rules.py)
         "circuit_samples": 400_000,
         "circuit_inputs": 4,
         "circuit_checks": 8,
