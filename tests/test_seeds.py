@@ -49,7 +49,7 @@ def _example_seed(seed, index):  # umwelt/nn/hessian/fixed_gates.py: _example_se
     return int(state[0]) & ((1 << 63) - 1)
 
 
-def _vector_seed(seed, i):  # umwelt/nn/hessian/quadrature.py: _vector_seed
+def _vector_seed(seed, i):  # the SLQ start vectors: umwelt/nn/hessian/quadrature.py: slq
     return int(np.random.SeedSequence((int(seed), i)).generate_state(1)[0])
 
 
