@@ -239,13 +239,13 @@ def observation(
     clock = _Clock(echo=True, vmap_twin=vmap_twin if vmap_entries else None)
     start = time.perf_counter()
 
-    def operator(dt: torch.dtype, n: int) -> ModelHessian:
+    def operator(dt: torch.dtype, rows: np.ndarray) -> ModelHessian:
         m = model if dt == dtype else copy.deepcopy(model).to(dt)
         return sh.build_operator(
             m,
-            X[:n],
-            y[:n],
-            ids=torch.arange(n),
+            X,
+            y,
+            ids=torch.as_tensor(rows),
             loss=train.loss,
             batch_size=cfg.batch_size,
             gate_seed=seeds["gates"],
@@ -253,7 +253,8 @@ def observation(
             world=None,
         )
 
-    op = operator(dtype, images)
+    every = np.arange(images)
+    op = operator(dtype, every)
     steps = sh.resolve_steps(cfg, op)
     clock.watch(op)
     built = time.perf_counter()
@@ -261,7 +262,7 @@ def observation(
     top = max(abs(taken[1]["lo"]), abs(taken[1]["hi"]))
     grid, c = sh.density_grid(cfg.grid_margin * top if top > 0 else 1.0, cfg.grid_points)
     after_spectrum = time.perf_counter()
-    row, _ = sh.analyse_epoch(
+    row, arrays = sh.analyse_epoch(
         op,
         cfg,
         grid=grid,
@@ -274,8 +275,8 @@ def observation(
     )
     end = time.perf_counter()
     if dtype == torch.float32:  # as sim.hessian checks a float32 epoch
-        n = min(images, sh.analysis.ROUNDOFF_EXAMPLES)
-        pair = [operator(t, n) for t in (torch.float32, torch.float64)]
+        check = sh.roundoff_examples(every, arrays.get("active_hinges"))
+        pair = [operator(t, check) for t in (torch.float32, torch.float64)]
         row |= sh.roundoff_row(pair, row, seed=1)
     finished = time.perf_counter()
 
