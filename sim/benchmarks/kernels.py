@@ -24,16 +24,16 @@ pooling and linear layers add time to both and gain nothing); issue 13's goal is
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable
 
 import torch
 from torch.nn import functional as F
 
+from sim.benchmarks.hessian_common import _thread_time
 from umwelt.nn import vgg_architecture
+from umwelt.nn.hessian.gated.products import BLOCK_ROWS
 
 LAYOUTS = {"nchw": torch.contiguous_format, "channels-last": torch.channels_last}
-BLOCK_ROWS = 256  # examples × vectors per chunk of a block pass (as the gated products take)
 
 
 def _conv_shapes(width: float) -> list[tuple[int, int, int]]:
@@ -182,9 +182,7 @@ def _alternating(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str
         fn()
     for r in range(repeats):
         for key in fns if r % 2 == 0 else list(fns)[::-1]:
-            t0 = time.thread_time()
-            fns[key]()
-            times[key].append(time.thread_time() - t0)
+            times[key].append(_thread_time(fns[key], "cpu"))
     return {key: statistics.median(ts) for key, ts in times.items()}
 
 

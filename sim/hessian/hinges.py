@@ -22,8 +22,9 @@ def hinge_check_row(op, cfg, summ: dict, seeds, stage: Callable, *, loss_name: s
     # hinge: the trace test takes the SLQ runs' estimate (no products of its own) when it
     # has an error bar; the quadratic hinge's circuit part needs 16 forms of its own
     given = None
-    if loss_name == "hinge" and math.isfinite(summ["trace_se"] or math.nan):
-        given = (summ["trace"], summ["trace_se"])
+    se = summ["trace_se"]
+    if loss_name == "hinge" and se is not None and math.isfinite(se):
+        given = (summ["trace"], se)
     probes = 16 if cfg.hinge_coords < N and given is None else 0
     hc_total = min(cfg.hinge_coords, N) + probes
     hc_done = [0]

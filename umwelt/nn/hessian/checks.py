@@ -551,8 +551,4 @@ def active_hinges(op: ModelHessian) -> np.ndarray:
 
 def active_hinge_fraction(op: ModelHessian) -> float:
     r"""Fraction of the operator's examples with an active hinge (:func:`active_hinges`)."""
-    if not isinstance(op, ModelHessian):
-        raise ConfigError(
-            f"the active-hinge fraction needs a ModelHessian, got {type(op).__name__}"
-        )
     return float(active_hinges(op).mean())
